@@ -1,0 +1,70 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include <hookflow/common/clock.hpp>
+#include <hookflow/config/config.hpp>
+#include <hookflow/connectors/connector.hpp>
+#include <hookflow/engine/workflow.hpp>
+#include <hookflow/store/store.hpp>
+
+namespace hookflow::engine {
+
+/// The loaded workflows, and which of them an event starts.
+class WorkflowSet {
+public:
+    explicit WorkflowSet(std::vector<std::shared_ptr<const Workflow>> workflows);
+
+    /// Runs to queue for an event: workflows whose source and events match and whose `on.if`
+    /// holds over `{event, delivery}`. A failing `if` expression is logged and matches nothing.
+    std::vector<store::NewRun> match(const std::string& source,
+                                     const std::string& type,
+                                     const nlohmann::json& context) const;
+
+    const std::vector<std::shared_ptr<const Workflow>>& workflows() const { return workflows_; }
+
+private:
+    std::vector<std::shared_ptr<const Workflow>> workflows_;
+};
+
+/// The `delivery` context of an event as workflows see it.
+nlohmann::json delivery_context(const store::EventRow& event);
+
+/// Claims queued runs from the store and executes them as coroutines, at most
+/// `engine.workers` at a time.
+class Engine {
+public:
+    Engine(boost::asio::any_io_executor executor,
+           store::Store& store,
+           connectors::Registry& connectors,
+           const config::EngineConfig& config,
+           const Clock& clock);
+    ~Engine();
+
+    /// Starts polling the store for due runs.
+    void start();
+
+    /// Asks the poller to look for runs now (after an enqueue).
+    void wake();
+
+    /// Stops claiming new runs; runs in flight go on until they finish.
+    void stop();
+
+    /// Runs in flight right now.
+    int in_flight() const { return in_flight_.load(); }
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+    std::atomic<int> in_flight_{0};
+};
+
+}  // namespace hookflow::engine

@@ -1,0 +1,133 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <hookflow/common/result.hpp>
+
+namespace hookflow::store {
+
+/// An event to store, exactly as received.
+struct NewEvent {
+    std::string source;
+    std::string provider;
+    std::string delivery_id;
+    std::string type;
+    std::int64_t received_at_ms = 0;
+    std::string headers_json;  // JSON array of [name, value] pairs
+    std::string body;          // raw bytes
+};
+
+/// A run to queue with the event: the workflow and the definition it starts with.
+struct NewRun {
+    std::string workflow;
+    std::string workflow_hash;
+    std::string definition;  // the workflow file's text, kept by hash
+};
+
+/// What `enqueue` did.
+struct EnqueueResult {
+    bool duplicate = false;
+    std::string event_id;  // the stored event (the earlier one for a duplicate)
+    int runs = 0;          // runs queued (0 for a duplicate)
+};
+
+struct EventRow {
+    std::string id;
+    std::string source;
+    std::string provider;
+    std::string delivery_id;
+    std::string type;
+    std::int64_t received_at_ms = 0;
+    std::string headers_json;
+    std::string body;
+};
+
+struct RunRow {
+    std::string id;
+    std::string event_id;
+    std::string workflow;
+    std::string workflow_hash;
+    std::string status;  // queued, running, succeeded, failed, dead
+    int attempt = 0;
+    std::int64_t next_attempt_at_ms = 0;
+    std::string lease_owner;
+    std::int64_t lease_expires_at_ms = 0;
+    std::string last_error;
+    std::int64_t created_at_ms = 0;
+    std::int64_t updated_at_ms = 0;
+};
+
+struct StepRow {
+    std::string run_id;
+    std::string step_id;
+    int position = 0;      // order in the workflow
+    std::string status;    // running, succeeded, failed, skipped
+    int attempt = 0;
+    std::int64_t started_at_ms = 0;
+    std::int64_t finished_at_ms = 0;
+    std::string request_json;  // secrets redacted
+    std::string output_json;
+    std::string error;
+};
+
+/// A run handed to a worker, with what it needs to execute.
+struct ClaimedRun {
+    RunRow run;
+    EventRow event;
+    std::string definition;          // the workflow text the run started with
+    std::vector<StepRow> steps;      // steps already recorded for this run
+};
+
+template <class T>
+using Callback = std::function<void(Result<T>)>;
+
+/// The durable queue. Writes go through one writer thread and complete through a callback
+/// called on that thread (never inline); reads are synchronous on a reader connection.
+/// Errc::store_unavailable when the database cannot commit.
+class Store {
+public:
+    virtual ~Store() = default;
+
+    /// Inserts the event and its runs in one commit; a delivery id already stored for the
+    /// source inserts nothing and reports `duplicate`.
+    virtual void enqueue(NewEvent event, std::vector<NewRun> runs, Callback<EnqueueResult> done) = 0;
+
+    /// Claims up to `max` runs that are queued and due (or whose lease expired), setting them
+    /// `running` with a lease for `owner` until `now_ms + lease_ms`.
+    virtual void claim_runs(std::string owner,
+                            int max,
+                            std::int64_t now_ms,
+                            std::int64_t lease_ms,
+                            Callback<std::vector<ClaimedRun>> done) = 0;
+
+    /// Inserts or replaces the row of (run_id, step_id).
+    virtual void save_step(StepRow step, Callback<bool> done) = 0;
+
+    /// Ends a run: `status` succeeded, failed or dead, or queued again at `next_attempt_at_ms`;
+    /// clears the lease. `last_error` empty on success.
+    virtual void finish_run(std::string run_id,
+                            std::string status,
+                            int attempt,
+                            std::int64_t next_attempt_at_ms,
+                            std::string last_error,
+                            Callback<bool> done) = 0;
+
+    /// True when the database accepts writes (for /readyz).
+    virtual bool writable() = 0;
+
+    virtual std::vector<EventRow> list_events(int limit) = 0;
+    virtual std::optional<EventRow> get_event(const std::string& id) = 0;
+    virtual std::vector<RunRow> list_runs(int limit) = 0;
+    virtual std::vector<RunRow> runs_for_event(const std::string& event_id) = 0;
+    virtual std::optional<RunRow> get_run(const std::string& id) = 0;
+    virtual std::vector<StepRow> steps_for_run(const std::string& run_id) = 0;
+
+    /// Stops the writer thread after it has finished what was submitted.
+    virtual void close() = 0;
+};
+
+}  // namespace hookflow::store
