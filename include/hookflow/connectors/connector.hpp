@@ -59,6 +59,12 @@ public:
     /// Connector names, sorted.
     std::vector<std::string> names() const;
 
+    /// Adds a connector under its name(), replacing one of the same name (tests, composition).
+    void add(std::unique_ptr<Connector> connector) {
+        auto name = connector->name();
+        connectors_[name] = std::move(connector);
+    }
+
 private:
     std::map<std::string, std::unique_ptr<Connector>, std::less<>> connectors_;
 };

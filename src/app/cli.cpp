@@ -1,0 +1,96 @@
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <boost/asio/io_context.hpp>
+
+#include <hookflow/common/clock.hpp>
+#include <hookflow/verify/verifier.hpp>
+
+#include "app/commands.hpp"
+#include "app/workflows.hpp"
+
+namespace hookflow::app {
+
+std::optional<config::Config> load_or_report(const std::string& path) {
+    auto config = config::load_config(path, config::process_env());
+    if (!config) {
+        std::cerr << config.error().log_text << "\n";
+        return std::nullopt;
+    }
+    return std::move(config).value();
+}
+
+namespace {
+
+std::string summary(const engine::Workflow& workflow) {
+    std::string events;
+    for (const auto& event : workflow.on.events) {
+        events += (events.empty() ? "" : ", ") + event;
+    }
+    std::string steps;
+    for (const auto& step : workflow.steps) {
+        steps += (steps.empty() ? "" : " -> ") + step.id;
+    }
+    return workflow.file + ": " + workflow.name + ": on " + workflow.on.source + " [" +
+           (events.empty() ? "*" : events) + "], " + std::to_string(workflow.steps.size()) +
+           " steps: " + steps;
+}
+
+}  // namespace
+
+int validate(const std::string& config_path, const std::vector<std::string>& paths) {
+    auto config = load_or_report(config_path);
+    if (!config) {
+        return 1;
+    }
+    boost::asio::io_context io;
+    connectors::RestClient client(io.get_executor());
+    auto registry = connectors::Registry::build(*config, client);
+    if (!registry) {
+        std::cerr << registry.error().log_text << "\n";
+        return 1;
+    }
+    auto outcome = load_checked_workflows(*config, **registry, paths);
+    for (const auto& error : outcome.errors) {
+        std::cerr << error.to_string() << "\n";
+    }
+    if (!outcome.errors.empty()) {
+        return 1;
+    }
+    for (const auto& workflow : outcome.workflows) {
+        std::cout << summary(*workflow) << "\n";
+    }
+    return 0;
+}
+
+int sign(const std::string& config_path, const std::string& source, const std::string& file) {
+    auto config = load_or_report(config_path);
+    if (!config) {
+        return 1;
+    }
+    auto found = config->sources.find(source);
+    if (found == config->sources.end()) {
+        std::cerr << "no source named '" << source << "' in " << config_path << "\n";
+        return 1;
+    }
+    auto verifier = verify::make_verifier(found->second);
+    if (!verifier) {
+        std::cerr << verifier.error().log_text << "\n";
+        return 1;
+    }
+    std::ifstream in(file, std::ios::binary);
+    std::stringstream body;
+    body << in.rdbuf();
+    auto headers = (*verifier)->sign(body.str(), SystemClock::instance().now_unix());
+    if (!headers) {
+        std::cerr << "source " << source << ": " << headers.error().log_text << "\n";
+        return 1;
+    }
+    for (const auto& [name, value] : *headers) {
+        std::cout << name << ": " << value << "\n";
+    }
+    return 0;
+}
+
+}  // namespace hookflow::app

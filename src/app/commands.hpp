@@ -1,0 +1,29 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <hookflow/config/config.hpp>
+
+namespace hookflow::app {
+
+/// Loads the config or prints its errors to stderr; nullopt on errors.
+std::optional<config::Config> load_or_report(const std::string& path);
+
+/// `hookflow serve`: runs the server until SIGTERM or SIGINT. Returns the exit code.
+int serve(const std::string& config_path);
+
+/// `hookflow validate [PATH...]`: checks the config and workflows; 0 when all is well.
+int validate(const std::string& config_path, const std::vector<std::string>& paths);
+
+/// `hookflow sign --source NAME FILE`: prints the headers that make FILE a valid delivery.
+int sign(const std::string& config_path, const std::string& source, const std::string& file);
+
+/// `hookflow events list|show`, `hookflow runs list|show`.
+int events_list(const std::string& config_path, int limit, bool as_json);
+int events_show(const std::string& config_path, const std::string& id, bool as_json);
+int runs_list(const std::string& config_path, int limit, bool as_json);
+int runs_show(const std::string& config_path, const std::string& id, bool as_json);
+
+}  // namespace hookflow::app

@@ -1,0 +1,181 @@
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
+
+#include <hookflow/admin/health.hpp>
+#include <hookflow/common/log.hpp>
+#include <hookflow/connectors/connector.hpp>
+#include <hookflow/engine/engine.hpp>
+#include <hookflow/http/router.hpp>
+#include <hookflow/ingest/ingest.hpp>
+#include <hookflow/store/sqlite_store.hpp>
+
+#include "app/commands.hpp"
+#include "app/workflows.hpp"
+
+namespace hookflow::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+// How long SIGTERM waits for runs in flight before leaving them to their leases.
+constexpr auto kShutdownGrace = std::chrono::seconds(20);
+
+http::ServerOptions server_options(const config::ServerConfig& server) {
+    http::ServerOptions options;
+    options.host = server.host;
+    options.port = server.port;
+    options.max_body_bytes = server.max_body_bytes;
+    options.header_timeout = std::chrono::seconds(server.header_timeout_seconds);
+    options.idle_timeout = std::chrono::seconds(server.idle_timeout_seconds);
+    return options;
+}
+
+int thread_count(const config::ServerConfig& server) {
+    if (server.threads > 0) {
+        return server.threads;
+    }
+    return std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+/// Everything the running server is made of, built in dependency order.
+struct Services {
+    asio::io_context io;
+    std::unique_ptr<store::Store> store;
+    std::unique_ptr<connectors::RestClient> client;
+    std::unique_ptr<connectors::Registry> connectors;
+    std::unique_ptr<engine::Engine> engine;
+    std::unique_ptr<ingest::Ingest> ingest;
+    std::unique_ptr<admin::Health> health;
+    http::Router router;
+    std::unique_ptr<http::Server> server;
+
+    explicit Services(int threads) : io(threads) {}
+};
+
+void add_routes(Services& s) {
+    s.router.prefix("/hooks/", [&s](http::Exchange& e) { return s.ingest->handle(e); });
+    s.router.exact("/healthz", [&s](http::Exchange& e) { return s.health->healthz(e); });
+    s.router.exact("/readyz", [&s](http::Exchange& e) { return s.health->readyz(e); });
+}
+
+// Stops accepting, lets runs in flight finish within the grace period, then stops the loop.
+void shut_down(Services& s, std::shared_ptr<asio::steady_timer> timer, int waited_ms) {
+    if (s.engine->in_flight() == 0 || waited_ms >= kShutdownGrace.count() * 1000) {
+        if (s.engine->in_flight() > 0) {
+            spdlog::warn("runs still in flight at shutdown; their leases will expire and they "
+                         "will run again {}",
+                         logf::field(logf::kRuns, s.engine->in_flight()));
+        }
+        s.io.stop();
+        return;
+    }
+    timer->expires_after(std::chrono::milliseconds(100));
+    timer->async_wait([&s, timer, waited_ms](boost::system::error_code) {
+        shut_down(s, timer, waited_ms + 100);
+    });
+}
+
+}  // namespace
+
+int serve(const std::string& config_path) {
+    auto config = load_or_report(config_path);
+    if (!config) {
+        return 2;
+    }
+    try {
+        setup_logging(config->log.level, config->log.format, config->log.file);
+    } catch (const std::exception& e) {
+        std::cerr << config_path << ": " << e.what() << "\n";
+        return 2;
+    }
+
+    int threads = thread_count(config->server);
+    Services s(threads);
+    auto store = store::open_sqlite(
+        store::SqliteOptions{config->storage.sqlite, config->storage.busy_timeout_ms, 256},
+        SystemClock::instance());
+    if (!store) {
+        spdlog::error("cannot open the store {}", logf::field(logf::kErr, store.error().log_text));
+        return 1;
+    }
+    s.store = std::move(store).value();
+    s.client = std::make_unique<connectors::RestClient>(s.io.get_executor());
+    auto registry = connectors::Registry::build(*config, *s.client);
+    if (!registry) {
+        std::cerr << registry.error().log_text << "\n";
+        return 2;
+    }
+    s.connectors = std::move(registry).value();
+
+    auto workflows = load_checked_workflows(*config, *s.connectors, {});
+    if (!workflows.errors.empty()) {
+        for (const auto& error : workflows.errors) {
+            std::cerr << error.to_string() << "\n";
+        }
+        spdlog::error("workflows have errors; not starting {}",
+                      logf::field("errors", static_cast<long long>(workflows.errors.size())));
+        return 1;
+    }
+    auto sources = ingest::build_sources(*config);
+    if (!sources) {
+        std::cerr << sources.error().log_text << "\n";
+        return 2;
+    }
+
+    s.engine = std::make_unique<engine::Engine>(
+        s.io.get_executor(), *s.store, *s.connectors, config->engine, SystemClock::instance());
+    s.ingest = std::make_unique<ingest::Ingest>(
+        std::move(sources).value(), *s.store, SystemClock::instance(), [&s] { s.engine->wake(); });
+    s.ingest->set_workflows(
+        std::make_shared<const engine::WorkflowSet>(workflows.workflows));
+    s.health = std::make_unique<admin::Health>(*s.store);
+    s.health->set_workflows_loaded(true);
+    add_routes(s);
+    s.server = std::make_unique<http::Server>(
+        s.io.get_executor(), server_options(config->server),
+        [&s](http::Exchange& e) { return s.router.dispatch(e); });
+    if (auto started = s.server->start(); !started) {
+        spdlog::error("cannot start the server {}", logf::field(logf::kErr, started.error().log_text));
+        return 1;
+    }
+    s.engine->start();
+    spdlog::info("server listening {} {} {} {}",
+                 logf::field("address", config->server.host + ":" + std::to_string(s.server->port())),
+                 logf::field("workflows", static_cast<long long>(workflows.workflows.size())),
+                 logf::field("sources", static_cast<long long>(config->sources.size())),
+                 logf::field("threads", threads));
+
+    asio::signal_set signals(s.io, SIGINT, SIGTERM);
+    signals.async_wait([&s](boost::system::error_code ec, int signal_number) {
+        if (ec) {
+            return;
+        }
+        spdlog::info("shutting down {} {}", logf::field("signal", signal_number),
+                     logf::field(logf::kRuns, s.engine->in_flight()));
+        s.health->set_stopping();
+        s.server->stop();
+        s.engine->stop();
+        shut_down(s, std::make_shared<asio::steady_timer>(s.io), 0);
+    });
+
+    std::vector<std::thread> pool;
+    for (int i = 1; i < threads; ++i) {
+        pool.emplace_back([&s] { s.io.run(); });
+    }
+    s.io.run();
+    for (auto& t : pool) {
+        t.join();
+    }
+    s.store->close();
+    spdlog::info("server stopped");
+    return 0;
+}
+
+}  // namespace hookflow::app

@@ -1,0 +1,358 @@
+#include <algorithm>
+#include <array>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include <yaml-cpp/yaml.h>
+
+#include "yaml_reader.hpp"
+#include <hookflow/config/config.hpp>
+
+namespace hookflow::config {
+
+namespace {
+
+using detail::Entry;
+using detail::Reader;
+
+constexpr std::array<std::string_view, 8> kLogLevels = {
+    "trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
+
+/// Splits `host:port` (or `[v6]:port`); nullopt unless both parts are there and the port is
+/// a number up to 65535.
+std::optional<std::pair<std::string, std::uint16_t>> split_listen(const std::string& text) {
+    auto colon = text.rfind(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == text.size() ||
+        text.size() - colon - 1 > 5) {
+        return std::nullopt;
+    }
+    unsigned port = 0;
+    for (char c : text.substr(colon + 1)) {
+        if (c < '0' || c > '9') {
+            return std::nullopt;
+        }
+        port = port * 10 + static_cast<unsigned>(c - '0');
+    }
+    if (port > 65535) {
+        return std::nullopt;
+    }
+    std::string host = text.substr(0, colon);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        host = host.substr(1, host.size() - 2);
+    }
+    return std::make_pair(host, static_cast<std::uint16_t>(port));
+}
+
+void read_listen(Reader& r, const Entry& e, ServerConfig& out) {
+    auto value = r.setting(e.value, e.path);
+    if (!value) {
+        return;
+    }
+    auto parts = split_listen(value->value);
+    if (!parts) {
+        r.error(detail::mark_of(e.value, e.key_node),
+                e.path + ": expected host:port, got '" + detail::raw_text(e.value) + "'");
+        return;
+    }
+    out.host = parts->first;
+    out.port = parts->second;
+}
+
+void read_server(Reader& r, const YAML::Node& node, ServerConfig& out) {
+    r.mapping(node, "server", [&](const Entry& e) {
+        if (e.key == "listen") {
+            read_listen(r, e, out);
+        } else if (e.key == "public_url") {
+            r.read(e.value, e.path, out.public_url);
+        } else if (e.key == "max_body_bytes") {
+            r.read(e.value, e.path, out.max_body_bytes, 1);
+        } else if (e.key == "header_timeout_seconds") {
+            r.read(e.value, e.path, out.header_timeout_seconds, 1);
+        } else if (e.key == "idle_timeout_seconds") {
+            r.read(e.value, e.path, out.idle_timeout_seconds, 1);
+        } else if (e.key == "threads") {
+            r.read(e.value, e.path, out.threads, 0);
+        } else {
+            return false;
+        }
+        return true;
+    });
+}
+
+void read_storage(Reader& r, const YAML::Node& node, StorageConfig& out) {
+    r.mapping(node, "storage", [&](const Entry& e) {
+        if (e.key == "sqlite") {
+            r.read(e.value, e.path, out.sqlite);
+        } else if (e.key == "busy_timeout_ms") {
+            r.read(e.value, e.path, out.busy_timeout_ms, 0);
+        } else {
+            return false;
+        }
+        return true;
+    });
+}
+
+void read_engine(Reader& r, const YAML::Node& node, EngineConfig& out) {
+    r.mapping(node, "engine", [&](const Entry& e) {
+        if (e.key == "workers") {
+            r.read(e.value, e.path, out.workers, 1);
+        } else if (e.key == "max_attempts") {
+            r.read(e.value, e.path, out.max_attempts, 1);
+        } else if (e.key == "lease_seconds") {
+            r.read(e.value, e.path, out.lease_seconds, 1);
+        } else if (e.key == "poll_interval_ms") {
+            r.read(e.value, e.path, out.poll_interval_ms, 1);
+        } else {
+            return false;
+        }
+        return true;
+    });
+}
+
+void read_workflows(Reader& r, const YAML::Node& node, WorkflowsConfig& out) {
+    r.mapping(node, "workflows", [&](const Entry& e) {
+        if (e.key != "dir") {
+            return false;
+        }
+        r.read(e.value, e.path, out.dir);
+        return true;
+    });
+}
+
+void read_choice(
+    Reader& r, const Entry& e, std::string& out, const std::string& expected, auto is_allowed) {
+    std::string value = out;
+    r.read(e.value, e.path, value);
+    if (!is_allowed(value)) {
+        r.error(detail::mark_of(e.value, e.key_node),
+                e.path + ": expected " + expected + ", got '" + detail::raw_text(e.value) + "'");
+        return;
+    }
+    out = value;
+}
+
+void read_log(Reader& r, const YAML::Node& node, LogConfig& out) {
+    r.mapping(node, "log", [&](const Entry& e) {
+        if (e.key == "level") {
+            read_choice(r,
+                        e,
+                        out.level,
+                        "one of trace, debug, info, warn, error, critical, off",
+                        [](const std::string& v) {
+                            return std::find(kLogLevels.begin(), kLogLevels.end(), v) !=
+                                   kLogLevels.end();
+                        });
+        } else if (e.key == "format") {
+            read_choice(r, e, out.format, "text or json", [](const std::string& v) {
+                return v == "text" || v == "json";
+            });
+        } else if (e.key == "file") {
+            r.read(e.value, e.path, out.file);
+        } else {
+            return false;
+        }
+        return true;
+    });
+}
+
+void read_admin(Reader& r, const YAML::Node& node, AdminConfig& out) {
+    r.mapping(node, "admin", [&](const Entry& e) {
+        if (e.key != "token") {
+            return false;
+        }
+        r.read(e.value, e.path, out.token);
+        return true;
+    });
+}
+
+/// Adds one secret entry: set values go to `secrets`, unset `${VAR}`s to `missing_vars`.
+void add_secret(Reader& r, const YAML::Node& node, const std::string& path, SourceConfig& out) {
+    auto value = r.setting(node, path);
+    if (!value) {
+        return;
+    }
+    if (!value->missing_var.empty()) {
+        out.missing_vars.push_back(value->missing_var);
+    } else if (!value->value.empty()) {
+        // An empty key would make any MAC computed with an empty key pass; leave it out.
+        out.secrets.push_back(value->value);
+    }
+}
+
+void read_secrets(Reader& r, const Entry& e, SourceConfig& out) {
+    if (e.value.IsSequence()) {
+        for (std::size_t i = 0; i < e.value.size(); ++i) {
+            add_secret(r, e.value[i], e.path + "[" + std::to_string(i) + "]", out);
+        }
+    } else if (e.value.IsMap()) {
+        r.error(e.value.Mark(), e.path + ": expected a string or a list of strings");
+    } else {
+        add_secret(r, e.value, e.path, out);
+    }
+}
+
+bool is_source_name(const std::string& name) {
+    if (name.empty()) {
+        return false;
+    }
+    for (char c : name) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void read_source(Reader& r, const Entry& source, SourceConfig& out) {
+    out.name = source.key;
+    if (!is_source_name(source.key)) {
+        r.error(source.key_node.Mark(),
+                source.path + ": a source name may hold only letters, digits, '-', '_' and '.'");
+    }
+    bool has_provider = false;
+    r.mapping(source.value, source.path, [&](const Entry& e) {
+        if (e.key == "provider") {
+            has_provider = true;
+            r.read(e.value, e.path, out.provider);
+            if (out.provider.empty()) {
+                r.error(detail::mark_of(e.value, e.key_node), e.path + ": must not be empty");
+            }
+        } else if (e.key == "secrets") {
+            read_secrets(r, e, out);
+        } else if (e.key == "tolerance_seconds") {
+            r.read(e.value, e.path, out.tolerance_seconds, 0);
+        } else {
+            return false;
+        }
+        return true;
+    });
+    // A block that is not a mapping at all already has its error.
+    bool is_block = source.value.IsMap() || source.value.IsNull();
+    if (!has_provider && is_block) {
+        r.error(source.key_node.Mark(), source.path + ": missing required key 'provider'");
+    }
+}
+
+void read_sources(Reader& r, const YAML::Node& node, std::map<std::string, SourceConfig>& out) {
+    r.mapping(node, "sources", [&](const Entry& e) {
+        read_source(r, e, out[e.key]);
+        return true;
+    });
+}
+
+void read_connector(Reader& r, const Entry& block, ConnectorConfig& out) {
+    out.name = block.key;
+    out.type = block.key;
+    r.mapping(block.value, block.path, [&](const Entry& e) {
+        if (e.key == "type") {
+            r.read(e.value, e.path, out.type);
+        } else if (e.key == "base_url") {
+            r.read(e.value, e.path, out.base_url);
+        } else if (e.key == "timeout") {
+            r.read(e.value, e.path, out.timeout_seconds, 0);
+        } else if (e.key == "ca_file") {
+            r.read(e.value, e.path, out.ca_file);
+        } else {
+            r.read(e.value, e.path, out.settings[e.key]);
+        }
+        return true;
+    });
+}
+
+void read_connectors(Reader& r,
+                     const YAML::Node& node,
+                     std::map<std::string, ConnectorConfig>& out) {
+    r.mapping(node, "connectors", [&](const Entry& e) {
+        read_connector(r, e, out[e.key]);
+        return true;
+    });
+}
+
+void read_root(Reader& r, const YAML::Node& root, Config& out) {
+    r.mapping(root, "", [&](const Entry& e) {
+        if (e.key == "server") {
+            read_server(r, e.value, out.server);
+        } else if (e.key == "storage") {
+            read_storage(r, e.value, out.storage);
+        } else if (e.key == "engine") {
+            read_engine(r, e.value, out.engine);
+        } else if (e.key == "workflows") {
+            read_workflows(r, e.value, out.workflows);
+        } else if (e.key == "log") {
+            read_log(r, e.value, out.log);
+        } else if (e.key == "admin") {
+            read_admin(r, e.value, out.admin);
+        } else if (e.key == "sources") {
+            read_sources(r, e.value, out.sources);
+        } else if (e.key == "connectors") {
+            read_connectors(r, e.value, out.connectors);
+        } else {
+            return false;
+        }
+        return true;
+    });
+}
+
+std::string join_lines(const std::vector<std::string>& lines) {
+    std::string out;
+    for (const auto& line : lines) {
+        if (!out.empty()) {
+            out += '\n';
+        }
+        out += line;
+    }
+    return out;
+}
+
+}  // namespace
+
+Result<Config> parse_config(const std::string& yaml_text,
+                            const std::string& name,
+                            const EnvLookup& env) {
+    Reader reader(name, env);
+    YAML::Node root;
+    try {
+        root = YAML::Load(detail::protect_variables(yaml_text));
+    } catch (const YAML::Exception& e) {
+        reader.error(e.mark, e.msg);
+        return make_error(Errc::invalid_config, join_lines(reader.errors()));
+    }
+
+    Config config;
+    config.path = name;
+    try {
+        read_root(reader, root, config);
+    } catch (const YAML::Exception& e) {
+        // The reader checks node kinds before use; this guards yaml-cpp's own surprises.
+        reader.error(e.mark, e.msg);
+    }
+    if (!reader.errors().empty()) {
+        return make_error(Errc::invalid_config, join_lines(reader.errors()));
+    }
+    return config;
+}
+
+Result<Config> load_config(const std::filesystem::path& path, const EnvLookup& env) {
+    std::ifstream file(path, std::ios::binary);
+    if (!file) {
+        std::error_code ec;
+        const char* why = std::filesystem::exists(path, ec) ? "cannot be read" : "does not exist";
+        return make_error(Errc::invalid_config,
+                          "config file " + path.string() + " " + why,
+                          "config file " + std::string(why));
+    }
+    std::ostringstream text;
+    text << file.rdbuf();
+    auto config = parse_config(text.str(), path.string(), env);
+    if (config) {
+        config->path = path;
+    }
+    return config;
+}
+
+}  // namespace hookflow::config

@@ -1,0 +1,86 @@
+#include "connector_base.hpp"
+
+namespace hookflow::connectors {
+
+namespace {
+
+class SlackConnector final : public ConnectorBase {
+  public:
+    SlackConnector(config::ConnectorConfig config, RestClient& client)
+        : ConnectorBase(std::move(config), client, std::chrono::seconds(30)) {}
+
+    bool has_action(std::string_view action) const override { return action == "post"; }
+
+  protected:
+    boost::asio::awaitable<StepResult> run(const StepCall& call) override {
+        auto token = credential("token");
+        if (!token.error.empty()) {
+            co_return fail(token.error);
+        }
+        if (field_missing(call.with, "channel")) {
+            co_return fail(required_message("channel"));
+        }
+        if (field_missing(call.with, "text") && field_missing(call.with, "blocks")) {
+            co_return fail(required_message("text"));
+        }
+        StepResult result;
+        auto response = co_await send(build(call.with, token.value), result);
+        if (response) {
+            read_answer(*response, result);
+        }
+        co_return result;
+    }
+
+  private:
+    HttpRequest build(const nlohmann::json& with, const std::string& token) const {
+        nlohmann::ordered_json body;
+        body["channel"] = with["channel"];
+        if (!field_missing(with, "text")) {
+            body["text"] = with["text"];
+        }
+        if (!field_missing(with, "blocks")) {
+            body["blocks"] = with["blocks"];
+        }
+        auto request = make_request("POST", "/chat.postMessage");
+        // With a JSON body Slack reads the token only from this header.
+        request.headers.emplace_back("Authorization", "Bearer " + token);
+        request.headers.emplace_back("Content-Type", "application/json; charset=utf-8");
+        request.body = body.dump();
+        return request;
+    }
+
+    /// Slack answers most errors with HTTP 200 and `ok: false`; only 429 uses the status.
+    static void read_answer(const HttpResponse& response, StepResult& result) {
+        auto body = parse_json(response.body);
+        if (!body.is_discarded()) {
+            result.output = body;
+        }
+        if (response.status == 429 || response.status >= 500) {
+            auto error = string_field(body, "error", "ratelimited");
+            result.error = "slack " + std::to_string(response.status) + ": " +
+                           (response.status == 429 ? error : excerpt(response.body));
+            result.retryable = true;
+            return;
+        }
+        if (!body.is_object() || !body.contains("ok")) {
+            result.error = "slack " + std::to_string(response.status) + ": " +
+                           excerpt(response.body.empty() ? "empty answer" : response.body);
+            return;
+        }
+        if (body["ok"] != true) {
+            auto error = string_field(body, "error", "unknown_error");
+            result.error = "slack: " + error;
+            result.retryable = error == "ratelimited";
+            return;
+        }
+        result.ok = true;
+    }
+};
+
+}  // namespace
+
+std::unique_ptr<Connector> make_slack(config::ConnectorConfig config, RestClient& client) {
+    return std::make_unique<SlackConnector>(std::move(config), client);
+}
+
+}  // namespace hookflow::connectors

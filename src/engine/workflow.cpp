@@ -1,0 +1,528 @@
+// Workflow files: YAML to the Workflow model, reporting every problem with its position.
+
+#include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <fstream>
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "expression_internal.hpp"
+#include <hookflow/common/crypto.hpp>
+#include <hookflow/engine/expression.hpp>
+#include <hookflow/engine/workflow.hpp>
+
+namespace hookflow::engine {
+
+namespace {
+
+using nlohmann::json;
+
+const std::vector<std::string> kWorkflowKeys = {"name", "description", "on", "steps"};
+const std::vector<std::string> kTriggerKeys = {"source", "events", "if"};
+const std::vector<std::string> kStepKeys = {"id", "uses", "with", "if"};
+
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j) {
+        row[j] = j;
+    }
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            std::size_t above = row[j];
+            std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + cost});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+
+std::string suggestion(const std::string& key, const std::vector<std::string>& allowed) {
+    constexpr std::size_t kMaxDistance = 2;
+    std::string best;
+    std::size_t best_distance = kMaxDistance + 1;
+    for (const auto& candidate : allowed) {
+        auto distance = edit_distance(key, candidate);
+        if (distance < best_distance) {
+            best = candidate;
+            best_distance = distance;
+        }
+    }
+    return best.empty() ? "" : "; did you mean '" + best + "'?";
+}
+
+bool matches(const std::string& text, const std::regex& pattern) {
+    return std::regex_match(text, pattern);
+}
+
+// YAML 1.2 core schema for plain scalars: only unquoted true/false, null and numbers are typed.
+json plain_scalar(const std::string& text) {
+    static const std::regex kInt("[-+]?[0-9]+");
+    static const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
+    if (text.empty() || text == "~" || text == "null" || text == "Null" || text == "NULL") {
+        return nullptr;
+    }
+    if (text == "true" || text == "True" || text == "TRUE") {
+        return true;
+    }
+    if (text == "false" || text == "False" || text == "FALSE") {
+        return false;
+    }
+    if (matches(text, kInt)) {
+        std::int64_t value = 0;
+        const char* begin = text.data() + (text[0] == '+' ? 1 : 0);
+        auto [end, ec] = std::from_chars(begin, text.data() + text.size(), value);
+        if (ec == std::errc() && end == text.data() + text.size()) {
+            return value;
+        }
+    }
+    if (matches(text, kFloat) || matches(text, kInt)) {
+        return std::strtod(text.c_str(), nullptr);
+    }
+    return text;
+}
+
+std::string step_label(const std::string& id, std::size_t index) {
+    return id.empty() ? "step " + std::to_string(index + 1) : "step '" + id + "'";
+}
+
+class WorkflowParser {
+public:
+    WorkflowParser(const std::string& text, const std::string& file) : text_(text), file_(file) {}
+
+    ParseOutcome run() {
+        try {
+            parse_root(YAML::Load(text_));
+        } catch (const YAML::Exception& e) {
+            errors_.clear();
+            error(e.mark, "invalid YAML: " + e.msg);
+        }
+        if (!errors_.empty()) {
+            return ParseOutcome{nullptr, std::move(errors_)};
+        }
+        workflow_.file = file_;
+        workflow_.text = text_;
+        workflow_.hash = to_hex(sha256(text_));
+        return ParseOutcome{std::make_shared<const Workflow>(std::move(workflow_)), {}};
+    }
+
+private:
+    void error(const YAML::Mark& mark, std::string message) {
+        errors_.push_back(LoadError{file_, std::max(mark.line, 0) + 1, std::max(mark.column, 0) + 1,
+                                    std::move(message)});
+    }
+
+    void check_keys(const YAML::Node& map,
+                    const std::vector<std::string>& allowed,
+                    const std::string& where) {
+        std::set<std::string> seen;
+        for (auto it = map.begin(); it != map.end(); ++it) {
+            auto key = it->first.Scalar();
+            if (!seen.insert(key).second) {
+                error(it->first.Mark(), "duplicate key '" + key + "' in " + where);
+            } else if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+                error(it->first.Mark(),
+                      "unknown key '" + key + "' in " + where + suggestion(key, allowed));
+            }
+        }
+    }
+
+    std::optional<std::string> string_value(const YAML::Node& node, const std::string& what) {
+        if (!node.IsScalar()) {
+            error(node.Mark(), what + " must be a string");
+            return std::nullopt;
+        }
+        return node.Scalar();
+    }
+
+    void parse_root(const YAML::Node& root) {
+        if (root.IsNull()) {
+            error(root.Mark(), "workflow is empty");
+            return;
+        }
+        if (!root.IsMap()) {
+            error(root.Mark(), "workflow must be a YAML map");
+            return;
+        }
+        check_keys(root, kWorkflowKeys, "workflow");
+        parse_name(root);
+        if (root["description"] && !root["description"].IsScalar()) {
+            error(root["description"].Mark(), "'description' must be a string");
+        }
+        parse_trigger(root);
+        parse_steps(root);
+    }
+
+    void parse_name(const YAML::Node& root) {
+        const YAML::Node node = root["name"];
+        if (!node) {
+            error(root.Mark(), "missing required key 'name'");
+            return;
+        }
+        auto name = string_value(node, "'name'");
+        if (name && name->empty()) {
+            error(node.Mark(), "'name' must not be empty");
+        } else if (name) {
+            workflow_.name = *name;
+        }
+    }
+
+    void parse_trigger(const YAML::Node& root) {
+        const YAML::Node on = root["on"];
+        if (!on) {
+            error(root.Mark(), "missing required key 'on'");
+            return;
+        }
+        if (!on.IsMap()) {
+            error(on.Mark(), "'on' must be a map");
+            return;
+        }
+        workflow_.on.line = on.Mark().line + 1;
+        check_keys(on, kTriggerKeys, "'on'");
+        if (!on["source"]) {
+            error(on.Mark(), "'on': missing required key 'source'");
+        } else if (auto source = string_value(on["source"], "'on.source'")) {
+            workflow_.on.source = *source;
+        }
+        parse_events(on["events"]);
+        if (on["if"]) {
+            workflow_.on.if_expr = if_expression(on["if"], "on.if", {});
+        }
+    }
+
+    void parse_events(const YAML::Node& events) {
+        if (!events) {
+            return;
+        }
+        if (!events.IsSequence()) {
+            error(events.Mark(), "'on.events' must be a list of strings");
+            return;
+        }
+        for (const auto& event : events) {
+            if (auto type = string_value(event, "each event in 'on.events'")) {
+                workflow_.on.events.push_back(*type);
+            }
+        }
+    }
+
+    void parse_steps(const YAML::Node& root) {
+        const YAML::Node steps = root["steps"];
+        if (!steps) {
+            error(root.Mark(), "missing required key 'steps'");
+            return;
+        }
+        if (!steps.IsSequence() || steps.size() == 0) {
+            error(steps.Mark(), "'steps' must be a non-empty list");
+            return;
+        }
+        std::map<std::string, int> earlier;  // step id -> line
+        for (std::size_t i = 0; i < steps.size(); ++i) {
+            parse_step(steps[i], i, earlier);
+        }
+    }
+
+    void parse_step(const YAML::Node& node,
+                    std::size_t index,
+                    std::map<std::string, int>& earlier) {
+        if (!node.IsMap()) {
+            error(node.Mark(), "step " + std::to_string(index + 1) + " must be a map");
+            return;
+        }
+        Step step;
+        step.line = node.Mark().line + 1;
+        step.id = parse_step_id(node, index, earlier);
+        auto label = step_label(step.id, index);
+        check_keys(node, kStepKeys, label);
+        parse_uses(node, label, step);
+        std::set<std::string> known;
+        for (const auto& [id, line] : earlier) {
+            known.insert(id);
+        }
+        if (node["if"]) {
+            step.if_expr = if_expression(node["if"], label + ": if", known);
+        }
+        if (node["with"] && !node["with"].IsNull()) {
+            if (!node["with"].IsMap()) {
+                error(node["with"].Mark(), label + ": 'with' must be a map");
+            } else {
+                step.with = convert(node["with"], label + ": with", known);
+            }
+        }
+        if (!step.id.empty() && earlier.count(step.id) == 0) {
+            earlier.emplace(step.id, step.line);
+        }
+        workflow_.steps.push_back(std::move(step));
+    }
+
+    std::string parse_step_id(const YAML::Node& node,
+                              std::size_t index,
+                              const std::map<std::string, int>& earlier) {
+        static const std::regex kId("[a-z0-9_-]+");
+        if (!node["id"]) {
+            error(node.Mark(), step_label("", index) + ": missing required key 'id'");
+            return {};
+        }
+        auto id = string_value(node["id"], step_label("", index) + ": 'id'");
+        if (!id) {
+            return {};
+        }
+        if (!matches(*id, kId)) {
+            error(node["id"].Mark(),
+                  "step id '" + *id + "' must use only a-z, 0-9, '_' and '-'");
+            return {};
+        }
+        if (auto first = earlier.find(*id); first != earlier.end()) {
+            error(node["id"].Mark(), "duplicate step id '" + *id + "' (first at line " +
+                                         std::to_string(first->second) + ")");
+        }
+        return *id;
+    }
+
+    void parse_uses(const YAML::Node& node, const std::string& label, Step& step) {
+        static const std::regex kUses("[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+");
+        if (!node["uses"]) {
+            error(node.Mark(), label + ": missing required key 'uses'");
+            return;
+        }
+        auto uses = string_value(node["uses"], label + ": 'uses'");
+        if (!uses) {
+            return;
+        }
+        if (!matches(*uses, kUses)) {
+            error(node["uses"].Mark(),
+                  label + ": 'uses' must be connector.action, got '" + *uses + "'");
+            return;
+        }
+        auto dot = uses->find('.');
+        step.uses = *uses;
+        step.connector = uses->substr(0, dot);
+        step.action = uses->substr(dot + 1);
+    }
+
+    // An `if` is one expression, written bare or inside one `${{ }}`; returns the inner text.
+    std::string if_expression(const YAML::Node& node,
+                              const std::string& where,
+                              const std::set<std::string>& known) {
+        auto text = string_value(node, where);
+        if (!text) {
+            return {};
+        }
+        auto parts = detail::split_template(*text);
+        if (!parts) {
+            error(node.Mark(), where + ": " + parts.error().log_text);
+            return {};
+        }
+        std::vector<std::string> inner;
+        bool stray_text = false;
+        for (const auto& part : *parts) {
+            if (part.is_expression) {
+                inner.push_back(part.text);
+            } else if (part.text.find_first_not_of(" \t\r\n") != std::string::npos) {
+                stray_text = true;
+            }
+        }
+        if (inner.size() > 1 || (inner.size() == 1 && stray_text)) {
+            error(node.Mark(), where + ": must be one expression");
+            return {};
+        }
+        auto expression = inner.empty() ? *text : inner[0];
+        check_one(node.Mark(), where, expression, known);
+        return expression;
+    }
+
+    void check_one(const YAML::Mark& mark,
+                   const std::string& where,
+                   const std::string& expression,
+                   const std::set<std::string>& known) {
+        auto steps = detail::referenced_steps(expression);
+        if (!steps) {
+            error(mark, where + ": " + steps.error().log_text);
+            return;
+        }
+        for (const auto& id : *steps) {
+            if (known.count(id) == 0) {
+                error(mark, where + ": 'steps." + id + "' is not an earlier step");
+            }
+        }
+    }
+
+    void check_template(const YAML::Node& node,
+                        const std::string& where,
+                        const std::set<std::string>& known) {
+        auto parts = detail::split_template(node.Scalar());
+        if (!parts) {
+            error(node.Mark(), where + ": " + parts.error().log_text);
+            return;
+        }
+        for (const auto& part : *parts) {
+            if (part.is_expression) {
+                check_one(node.Mark(), where, part.text, known);
+            }
+        }
+    }
+
+    // YAML to JSON, checking the expressions of every string on the way.
+    json convert(const YAML::Node& node, const std::string& where, const std::set<std::string>& known) {
+        if (node.IsMap()) {
+            json out = json::object();
+            for (auto it = node.begin(); it != node.end(); ++it) {
+                auto key = it->first.Scalar();
+                out[key] = convert(it->second, where + "." + key, known);
+            }
+            return out;
+        }
+        if (node.IsSequence()) {
+            json out = json::array();
+            for (std::size_t i = 0; i < node.size(); ++i) {
+                out.push_back(convert(node[i], where + "[" + std::to_string(i) + "]", known));
+            }
+            return out;
+        }
+        if (!node.IsScalar()) {
+            return nullptr;
+        }
+        // Quoted and block scalars carry the tag "!"; only plain ones may be typed.
+        auto value = node.Tag() == "!" ? json(node.Scalar()) : plain_scalar(node.Scalar());
+        if (value.is_string()) {
+            check_template(node, where, known);
+        }
+        return value;
+    }
+
+    const std::string& text_;
+    const std::string& file_;
+    std::vector<LoadError> errors_;
+    Workflow workflow_;
+};
+
+bool pattern_matches(const std::string& pattern, const std::string& type) {
+    if (!pattern.empty() && pattern.back() == '*') {
+        return type.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
+    }
+    return pattern == type;
+}
+
+int name_line(const std::string& text) {
+    try {
+        auto root = YAML::Load(text);
+        if (root.IsMap() && root["name"]) {
+            return root["name"].Mark().line + 1;
+        }
+    } catch (const YAML::Exception&) {
+        // The text parsed once already; fall through to line 1.
+    }
+    return 1;
+}
+
+std::optional<std::string> read_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return std::nullopt;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+}  // namespace
+
+std::string LoadError::to_string() const {
+    if (line <= 0) {
+        return file + ": " + message;
+    }
+    return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
+}
+
+ParseOutcome parse_workflow(const std::string& text, const std::string& file) {
+    return WorkflowParser(text, file).run();
+}
+
+LoadOutcome load_workflows(const std::filesystem::path& dir) {
+    LoadOutcome outcome;
+    std::error_code ec;
+    if (!std::filesystem::is_directory(dir, ec)) {
+        outcome.errors.push_back({dir.string(), 0, 0, "workflows folder not found"});
+        return outcome;
+    }
+    std::vector<std::filesystem::path> files;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+        auto ext = entry.path().extension();
+        if (entry.is_regular_file() && (ext == ".yaml" || ext == ".yml")) {
+            files.push_back(entry.path());
+        }
+    }
+    std::sort(files.begin(), files.end());
+    std::map<std::string, std::string> names;  // workflow name -> file
+    for (const auto& path : files) {
+        auto text = read_file(path);
+        if (!text) {
+            outcome.errors.push_back({path.string(), 0, 0, "cannot read file"});
+            continue;
+        }
+        auto parsed = parse_workflow(*text, path.string());
+        outcome.errors.insert(outcome.errors.end(), parsed.errors.begin(), parsed.errors.end());
+        if (!parsed.workflow) {
+            continue;
+        }
+        auto [first, inserted] = names.emplace(parsed.workflow->name, path.string());
+        if (!inserted) {
+            outcome.errors.push_back({path.string(), name_line(*text), 1,
+                                      "duplicate workflow name '" + parsed.workflow->name +
+                                          "' (also in " + first->second + ")"});
+            continue;
+        }
+        outcome.workflows.push_back(parsed.workflow);
+    }
+    return outcome;
+}
+
+std::vector<LoadError> check_references(
+    const Workflow& workflow,
+    const std::vector<std::string>& sources,
+    const std::function<bool(const std::string& connector, const std::string& action)>&
+        action_exists,
+    const std::function<bool(const std::string& connector)>& connector_exists) {
+    std::vector<LoadError> errors;
+    // Limitation: the model keeps only lines for triggers and steps, so these errors point at column 1.
+    if (std::find(sources.begin(), sources.end(), workflow.on.source) == sources.end()) {
+        errors.push_back(
+            {workflow.file, workflow.on.line, 1, "unknown source '" + workflow.on.source + "'"});
+    }
+    for (const auto& step : workflow.steps) {
+        auto label = "step '" + step.id + "': ";
+        if (!connector_exists(step.connector)) {
+            errors.push_back(
+                {workflow.file, step.line, 1, label + "unknown connector '" + step.connector + "'"});
+        } else if (!action_exists(step.connector, step.action)) {
+            errors.push_back({workflow.file, step.line, 1,
+                              label + "connector '" + step.connector + "' has no action '" +
+                                  step.action + "'"});
+        }
+    }
+    return errors;
+}
+
+bool trigger_matches(const Trigger& trigger, const std::string& source, const std::string& type) {
+    if (trigger.source != source) {
+        return false;
+    }
+    if (trigger.events.empty()) {
+        return true;
+    }
+    return std::any_of(trigger.events.begin(), trigger.events.end(), [&](const std::string& p) {
+        return pattern_matches(p, type);
+    });
+}
+
+}  // namespace hookflow::engine

@@ -1,0 +1,314 @@
+#include "queries.hpp"
+
+#include <utility>
+
+#include <hookflow/common/ids.hpp>
+
+namespace hookflow::store::detail {
+
+namespace {
+
+template <class Row, class Read>
+Result<std::vector<Row>> collect(Query& query, Read read) {
+    std::vector<Row> rows;
+    while (query.row()) {
+        rows.push_back(read(query));
+    }
+    if (auto status = query.status(); !status) {
+        return status.error();
+    }
+    return rows;
+}
+
+template <class Row, class Read>
+Result<std::optional<Row>> first(Query& query, Read read) {
+    std::optional<Row> row;
+    if (query.row()) {
+        row = read(query);
+    }
+    if (auto status = query.status(); !status) {
+        return status.error();
+    }
+    return row;
+}
+
+EventRow read_event(const Query& q) {
+    return EventRow{
+        q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.int64(5), q.text(6), q.blob(7)};
+}
+
+RunRow read_run(const Query& q) {
+    return RunRow{q.text(0),
+                  q.text(1),
+                  q.text(2),
+                  q.text(3),
+                  q.text(4),
+                  q.int32(5),
+                  q.int64(6),
+                  q.text(7),
+                  q.int64(8),
+                  q.text(9),
+                  q.int64(10),
+                  q.int64(11)};
+}
+
+StepRow read_step(const Query& q) {
+    return StepRow{q.text(0),
+                   q.text(1),
+                   q.int32(2),
+                   q.text(3),
+                   q.int32(4),
+                   q.int64(5),
+                   q.int64(6),
+                   q.text(7),
+                   q.text(8),
+                   q.text(9)};
+}
+
+std::string read_first_text(const Query& q) {
+    return q.text(0);
+}
+
+Result<std::optional<std::string>> find_delivery(Connection& db, const NewEvent& event) {
+    // An event without a delivery id is stored with NULL there, which UNIQUE never matches:
+    // without an id there is nothing to recognise a redelivery by.
+    if (event.delivery_id.empty()) {
+        return std::optional<std::string>{};
+    }
+    auto query = db.query("SELECT id FROM events WHERE source = ?1 AND delivery_id = ?2");
+    query.bind(1, event.source).bind(2, event.delivery_id);
+    return first<std::string>(query, read_first_text);
+}
+
+Result<void> insert_event_row(Connection& db, const std::string& id, const NewEvent& event) {
+    auto query = db.query(
+        "INSERT INTO events (id, source, provider, delivery_id, type, received_at_ms, "
+        "headers_json, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    query.bind(1, id).bind(2, event.source).bind(3, event.provider);
+    if (event.delivery_id.empty()) {
+        query.bind_null(4);
+    } else {
+        query.bind(4, event.delivery_id);
+    }
+    query.bind(5, event.type).bind(6, event.received_at_ms).bind(7, event.headers_json);
+    query.bind_blob(8, event.body);
+    return query.run();
+}
+
+Result<void> insert_run(Connection& db,
+                        const std::string& event_id,
+                        const NewRun& run,
+                        std::int64_t now_ms) {
+    auto definition = db.query(
+        "INSERT OR IGNORE INTO workflow_definitions (hash, workflow, definition) "
+        "VALUES (?1, ?2, ?3)");
+    definition.bind(1, run.workflow_hash).bind(2, run.workflow).bind(3, run.definition);
+    if (auto stored = definition.run(); !stored) {
+        return stored;
+    }
+    auto query = db.query(
+        "INSERT INTO runs (id, event_id, workflow, workflow_hash, status, attempt, "
+        "next_attempt_at_ms, created_at_ms, updated_at_ms) "
+        "VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5, ?5)");
+    query.bind(1, new_id("run", now_ms)).bind(2, event_id).bind(3, run.workflow);
+    query.bind(4, run.workflow_hash).bind(5, now_ms);
+    return query.run();
+}
+
+Result<std::vector<std::string>> due_run_ids(Connection& db, int max, std::int64_t now_ms) {
+    auto query = db.query(
+        "SELECT id FROM runs "
+        "WHERE (status IN ('queued', 'failed') AND next_attempt_at_ms <= ?1) "
+        "OR (status = 'running' AND lease_expires_at_ms < ?1) "
+        "ORDER BY created_at_ms, id LIMIT ?2");
+    query.bind(1, now_ms).bind(2, std::int64_t{max});
+    return collect<std::string>(query, read_first_text);
+}
+
+Result<void> lease_run(Connection& db,
+                       const std::string& run_id,
+                       const std::string& owner,
+                       std::int64_t now_ms,
+                       std::int64_t lease_ms) {
+    auto query = db.query(
+        "UPDATE runs SET status = 'running', attempt = attempt + 1, lease_owner = ?2, "
+        "lease_expires_at_ms = ?3, updated_at_ms = ?4 WHERE id = ?1");
+    query.bind(1, run_id).bind(2, owner).bind(3, now_ms + lease_ms).bind(4, now_ms);
+    return query.run();
+}
+
+Result<std::string> select_definition(Connection& db, const std::string& hash) {
+    auto query = db.query("SELECT definition FROM workflow_definitions WHERE hash = ?1");
+    query.bind(1, hash);
+    auto found = first<std::string>(query, read_first_text);
+    if (!found) {
+        return found.error();
+    }
+    return found->value_or(std::string{});
+}
+
+Result<ClaimedRun> load_claimed(Connection& db, const std::string& run_id) {
+    auto run = select_run(db, run_id);
+    if (!run) {
+        return run.error();
+    }
+    if (!*run) {
+        return make_error(Errc::internal, "store claimed run vanished: " + run_id, "store error");
+    }
+    ClaimedRun claimed{std::move(**run), {}, {}, {}};
+    auto event = select_event(db, claimed.run.event_id);
+    if (!event) {
+        return event.error();
+    }
+    claimed.event = event->value_or(EventRow{});
+    auto definition = select_definition(db, claimed.run.workflow_hash);
+    if (!definition) {
+        return definition.error();
+    }
+    claimed.definition = std::move(*definition);
+    auto steps = select_steps(db, run_id);
+    if (!steps) {
+        return steps.error();
+    }
+    claimed.steps = std::move(*steps);
+    return claimed;
+}
+
+}  // namespace
+
+Result<EnqueueResult> insert_event(Connection& db,
+                                   const NewEvent& event,
+                                   const std::vector<NewRun>& runs,
+                                   std::int64_t now_ms) {
+    auto existing = find_delivery(db, event);
+    if (!existing) {
+        return existing.error();
+    }
+    if (*existing) {
+        return EnqueueResult{true, std::move(**existing), 0};
+    }
+
+    EnqueueResult result{false, new_id("ev", now_ms), 0};
+    if (auto stored = insert_event_row(db, result.event_id, event); !stored) {
+        return stored.error();
+    }
+    for (const auto& run : runs) {
+        if (auto queued = insert_run(db, result.event_id, run, now_ms); !queued) {
+            return queued.error();
+        }
+        ++result.runs;
+    }
+    return result;
+}
+
+Result<std::vector<ClaimedRun>> claim(
+    Connection& db, const std::string& owner, int max, std::int64_t now_ms, std::int64_t lease_ms) {
+    std::vector<ClaimedRun> claimed;
+    if (max <= 0) {
+        return claimed;
+    }
+    // Ids first: the SELECT is finished before the UPDATEs touch the rows it walks.
+    auto ids = due_run_ids(db, max, now_ms);
+    if (!ids) {
+        return ids.error();
+    }
+    for (const auto& id : *ids) {
+        if (auto leased = lease_run(db, id, owner, now_ms, lease_ms); !leased) {
+            return leased.error();
+        }
+        auto loaded = load_claimed(db, id);
+        if (!loaded) {
+            return loaded.error();
+        }
+        claimed.push_back(std::move(*loaded));
+    }
+    return claimed;
+}
+
+Result<bool> upsert_step(Connection& db, const StepRow& step) {
+    auto query = db.query(
+        "INSERT OR REPLACE INTO steps (run_id, step_id, position, status, attempt, "
+        "started_at_ms, finished_at_ms, request_json, output_json, error) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+    query.bind(1, step.run_id).bind(2, step.step_id).bind(3, std::int64_t{step.position});
+    query.bind(4, step.status).bind(5, std::int64_t{step.attempt}).bind(6, step.started_at_ms);
+    query.bind(7, step.finished_at_ms).bind(8, step.request_json).bind(9, step.output_json);
+    query.bind(10, step.error);
+    if (auto done = query.run(); !done) {
+        return done.error();
+    }
+    return true;
+}
+
+Result<bool> update_run_outcome(Connection& db,
+                                const std::string& run_id,
+                                const std::string& status,
+                                int attempt,
+                                std::int64_t next_attempt_at_ms,
+                                const std::string& last_error,
+                                std::int64_t now_ms) {
+    // Limitation: no fencing on the lease owner; a worker whose lease expired and was
+    // claimed again can still overwrite the newer attempt's outcome.
+    auto query = db.query(
+        "UPDATE runs SET status = ?2, attempt = ?3, next_attempt_at_ms = ?4, last_error = ?5, "
+        "lease_owner = '', lease_expires_at_ms = 0, updated_at_ms = ?6 WHERE id = ?1");
+    query.bind(1, run_id).bind(2, status).bind(3, std::int64_t{attempt});
+    query.bind(4, next_attempt_at_ms).bind(5, last_error).bind(6, now_ms);
+    if (auto done = query.run(); !done) {
+        return done.error();
+    }
+    return db.changes() > 0;
+}
+
+Result<std::vector<EventRow>> select_events(Connection& db, int limit) {
+    auto query = db.query(
+        "SELECT id, source, provider, delivery_id, type, received_at_ms, headers_json, body "
+        "FROM events ORDER BY id DESC LIMIT ?1");
+    query.bind(1, std::int64_t{limit});
+    return collect<EventRow>(query, read_event);
+}
+
+Result<std::optional<EventRow>> select_event(Connection& db, const std::string& id) {
+    auto query = db.query(
+        "SELECT id, source, provider, delivery_id, type, received_at_ms, headers_json, body "
+        "FROM events WHERE id = ?1");
+    query.bind(1, id);
+    return first<EventRow>(query, read_event);
+}
+
+Result<std::vector<RunRow>> select_runs(Connection& db, int limit) {
+    auto query = db.query(
+        "SELECT id, event_id, workflow, workflow_hash, status, attempt, next_attempt_at_ms, "
+        "lease_owner, lease_expires_at_ms, last_error, created_at_ms, updated_at_ms "
+        "FROM runs ORDER BY id DESC LIMIT ?1");
+    query.bind(1, std::int64_t{limit});
+    return collect<RunRow>(query, read_run);
+}
+
+Result<std::vector<RunRow>> select_runs_for_event(Connection& db, const std::string& event_id) {
+    auto query = db.query(
+        "SELECT id, event_id, workflow, workflow_hash, status, attempt, next_attempt_at_ms, "
+        "lease_owner, lease_expires_at_ms, last_error, created_at_ms, updated_at_ms "
+        "FROM runs WHERE event_id = ?1 ORDER BY created_at_ms, id");
+    query.bind(1, event_id);
+    return collect<RunRow>(query, read_run);
+}
+
+Result<std::optional<RunRow>> select_run(Connection& db, const std::string& id) {
+    auto query = db.query(
+        "SELECT id, event_id, workflow, workflow_hash, status, attempt, next_attempt_at_ms, "
+        "lease_owner, lease_expires_at_ms, last_error, created_at_ms, updated_at_ms "
+        "FROM runs WHERE id = ?1");
+    query.bind(1, id);
+    return first<RunRow>(query, read_run);
+}
+
+Result<std::vector<StepRow>> select_steps(Connection& db, const std::string& run_id) {
+    auto query = db.query(
+        "SELECT run_id, step_id, position, status, attempt, started_at_ms, finished_at_ms, "
+        "request_json, output_json, error FROM steps WHERE run_id = ?1 ORDER BY position, step_id");
+    query.bind(1, run_id);
+    return collect<StepRow>(query, read_step);
+}
+
+}  // namespace hookflow::store::detail

@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sqlite_db.hpp"
+#include <hookflow/common/result.hpp>
+#include <hookflow/store/store.hpp>
+
+namespace hookflow::store::detail {
+
+// Writes: each runs inside the writer's batch transaction, on the writer connection.
+
+/// Inserts the event, the definitions and one queued run per workflow, or reports the stored
+/// event when the source already has this delivery id.
+Result<EnqueueResult> insert_event(Connection& db,
+                                   const NewEvent& event,
+                                   const std::vector<NewRun>& runs,
+                                   std::int64_t now_ms);
+
+/// Leases up to `max` due runs to `owner` and loads what each needs to execute.
+Result<std::vector<ClaimedRun>> claim(
+    Connection& db, const std::string& owner, int max, std::int64_t now_ms, std::int64_t lease_ms);
+
+/// Inserts or replaces the step row.
+Result<bool> upsert_step(Connection& db, const StepRow& step);
+
+/// Sets a run's outcome and clears its lease; false when no run has this id.
+Result<bool> update_run_outcome(Connection& db,
+                                const std::string& run_id,
+                                const std::string& status,
+                                int attempt,
+                                std::int64_t next_attempt_at_ms,
+                                const std::string& last_error,
+                                std::int64_t now_ms);
+
+// Reads: on the reader connection (or inside a write, on the writer connection).
+
+/// Newest first.
+Result<std::vector<EventRow>> select_events(Connection& db, int limit);
+Result<std::optional<EventRow>> select_event(Connection& db, const std::string& id);
+/// Newest first.
+Result<std::vector<RunRow>> select_runs(Connection& db, int limit);
+/// Oldest first.
+Result<std::vector<RunRow>> select_runs_for_event(Connection& db, const std::string& event_id);
+Result<std::optional<RunRow>> select_run(Connection& db, const std::string& id);
+/// In workflow order.
+Result<std::vector<StepRow>> select_steps(Connection& db, const std::string& run_id);
+
+}  // namespace hookflow::store::detail

@@ -1,0 +1,667 @@
+#include <atomic>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <zlib.h>
+
+#include <hookflow/common/headers.hpp>
+#include <hookflow/config/config.hpp>
+#include <hookflow/connectors/connector.hpp>
+#include <hookflow/connectors/rest_client.hpp>
+
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using hookflow::Errc;
+using hookflow::connectors::HttpRequest;
+using hookflow::connectors::HttpResponse;
+using hookflow::connectors::RestClient;
+using hookflow::connectors::StepCall;
+using hookflow::connectors::StepResult;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+/// What the mock answers to one request.
+struct Canned {
+    int status = 200;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    bool announce_close = false;  // `Connection: close`, then close
+    bool drop_after = false;      // close silently after answering
+    bool silent = false;          // never answer
+};
+
+/// A loopback HTTP/1.1 server on its own thread that answers with canned responses and
+/// records every raw request.
+class MockServer {
+  public:
+    using Handler = std::function<Canned(const std::string& raw)>;
+
+    explicit MockServer(Handler handler)
+        : handler_(std::move(handler)), acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0}) {
+        asio::co_spawn(ioc_, accept_loop(), asio::detached);
+        thread_ = std::thread([this] { ioc_.run(); });
+    }
+
+    ~MockServer() {
+        ioc_.stop();
+        thread_.join();
+    }
+
+    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    std::size_t accepted() const { return accepted_.load(); }
+    std::vector<std::string> requests() const {
+        std::lock_guard lock(mutex_);
+        return requests_;
+    }
+
+  private:
+    asio::awaitable<void> accept_loop() {
+        for (int i = 0; i < 1000; ++i) {
+            auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
+            if (ec) {
+                co_return;
+            }
+            accepted_.fetch_add(1);
+            asio::co_spawn(ioc_, serve(std::move(socket)), asio::detached);
+        }
+    }
+
+    static std::size_t content_length(const std::string& head) {
+        auto lower = head;
+        for (auto& c : lower) {
+            c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        }
+        auto pos = lower.find("\r\ncontent-length:");
+        return pos == std::string::npos ? 0 : std::stoul(lower.substr(pos + 17));
+    }
+
+    static std::string render(const Canned& canned) {
+        auto out = "HTTP/1.1 " + std::to_string(canned.status) + " Canned\r\n";
+        for (const auto& [name, value] : canned.headers) {
+            out += name + ": " + value + "\r\n";
+        }
+        out += "Content-Length: " + std::to_string(canned.body.size()) + "\r\n";
+        if (canned.announce_close) {
+            out += "Connection: close\r\n";
+        }
+        return out + "\r\n" + canned.body;
+    }
+
+    asio::awaitable<void> serve(tcp::socket socket) {
+        std::string buffer;
+        for (int i = 0; i < 100; ++i) {
+            auto [ec, head_end] = co_await asio::async_read_until(
+                socket, asio::dynamic_buffer(buffer), "\r\n\r\n", kTuple);
+            if (ec) {
+                co_return;
+            }
+            auto total = head_end + content_length(buffer.substr(0, head_end));
+            if (buffer.size() < total) {
+                auto [body_ec, n] =
+                    co_await asio::async_read(socket,
+                                              asio::dynamic_buffer(buffer),
+                                              asio::transfer_exactly(total - buffer.size()),
+                                              kTuple);
+                if (body_ec) {
+                    co_return;
+                }
+            }
+            auto raw = buffer.substr(0, total);
+            buffer.erase(0, total);
+            {
+                std::lock_guard lock(mutex_);
+                requests_.push_back(raw);
+            }
+            auto canned = handler_(raw);
+            if (canned.silent) {
+                asio::steady_timer wait(ioc_, std::chrono::seconds(30));
+                co_await wait.async_wait(kTuple);
+                co_return;
+            }
+            auto [write_ec, written] =
+                co_await asio::async_write(socket, asio::buffer(render(canned)), kTuple);
+            if (write_ec || canned.announce_close || canned.drop_after) {
+                co_return;
+            }
+        }
+    }
+
+    Handler handler_;
+    asio::io_context ioc_;
+    tcp::acceptor acceptor_;
+    std::thread thread_;
+    std::atomic<std::size_t> accepted_{0};
+    mutable std::mutex mutex_;
+    std::vector<std::string> requests_;
+};
+
+/// Runs one awaitable to completion on `ioc`.
+template <class T>
+T run(asio::io_context& ioc, asio::awaitable<T> task) {
+    std::optional<T> out;
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> { out.emplace(co_await std::move(task)); },
+        asio::detached);
+    ioc.restart();
+    ioc.run();
+    return std::move(*out);
+}
+
+std::string header_of(const std::string& raw, std::string_view name) {
+    auto head = raw.substr(0, raw.find("\r\n\r\n"));
+    std::size_t pos = head.find("\r\n");
+    while (pos != std::string::npos) {
+        auto end = head.find("\r\n", pos + 2);
+        auto line =
+            head.substr(pos + 2, end == std::string::npos ? std::string::npos : end - pos - 2);
+        auto colon = line.find(':');
+        if (colon != std::string::npos && hookflow::iequals(line.substr(0, colon), name)) {
+            return line.substr(colon + 2);
+        }
+        pos = end;
+    }
+    return {};
+}
+
+std::string body_of(const std::string& raw) {
+    return raw.substr(raw.find("\r\n\r\n") + 4);
+}
+
+std::string request_line(const std::string& raw) {
+    return raw.substr(0, raw.find("\r\n"));
+}
+
+std::string gzip(const std::string& text) {
+    z_stream zs{};
+    deflateInit2(&zs, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    std::string out(deflateBound(&zs, static_cast<uLong>(text.size())) + 32, '\0');
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+    zs.avail_in = static_cast<uInt>(text.size());
+    zs.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs.avail_out = static_cast<uInt>(out.size());
+    deflate(&zs, Z_FINISH);
+    out.resize(zs.total_out);
+    deflateEnd(&zs);
+    return out;
+}
+
+Canned json_answer(int status, std::string body) {
+    Canned canned;
+    canned.status = status;
+    canned.headers = {{"Content-Type", "application/json"}};
+    canned.body = std::move(body);
+    return canned;
+}
+
+HttpRequest get(const MockServer& server, const std::string& target) {
+    HttpRequest request;
+    request.url = "http://127.0.0.1:" + std::to_string(server.port()) + target;
+    return request;
+}
+
+TEST(RestClient, Get_ExactRequestBytesAndResponse) {
+    MockServer server([](const std::string&) { return json_answer(200, R"({"id":"x"})"); });
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+    auto request = get(server, "/v1/things?limit=3");
+    request.headers = {{"X-Test", "yes"}};
+
+    auto response = run(ioc, client.send(request));
+
+    ASSERT_TRUE(response.ok()) << response.error().log_text;
+    EXPECT_EQ(response->status, 200);
+    EXPECT_EQ(response->body, R"({"id":"x"})");
+    EXPECT_EQ(hookflow::find_header(response->headers, "content-type"), "application/json");
+    auto host = "127.0.0.1:" + std::to_string(server.port());
+    ASSERT_EQ(server.requests().size(), 1u);
+    EXPECT_EQ(server.requests()[0],
+              "GET /v1/things?limit=3 HTTP/1.1\r\nHost: " + host +
+                  "\r\nUser-Agent: hookflow/0.1\r\nAccept-Encoding: gzip\r\nX-Test: yes\r\n\r\n");
+}
+
+TEST(RestClient, Post_ExactRequestBytesWithContentLength) {
+    MockServer server([](const std::string&) { return json_answer(201, "{}"); });
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+    auto request = get(server, "/submit");
+    request.method = "POST";
+    request.headers = {{"Content-Type", "application/json"}};
+    request.body = R"({"a":"hello"})";
+
+    auto response = run(ioc, client.send(request));
+
+    ASSERT_TRUE(response.ok()) << response.error().log_text;
+    EXPECT_EQ(response->status, 201);
+    auto host = "127.0.0.1:" + std::to_string(server.port());
+    ASSERT_EQ(server.requests().size(), 1u);
+    EXPECT_EQ(server.requests()[0],
+              "POST /submit HTTP/1.1\r\nHost: " + host +
+                  "\r\nUser-Agent: hookflow/0.1\r\nAccept-Encoding: gzip\r\nContent-Type: "
+                  "application/json\r\nContent-Length: 13\r\n\r\n{\"a\":\"hello\"}");
+}
+
+TEST(RestClient, SequentialCalls_ReuseOneConnection) {
+    MockServer server([](const std::string&) { return json_answer(200, "{}"); });
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+
+    for (int i = 0; i < 4; ++i) {
+        auto response = run(ioc, client.send(get(server, "/ping")));
+        ASSERT_TRUE(response.ok()) << response.error().log_text;
+        EXPECT_EQ(response->status, 200);
+    }
+
+    EXPECT_EQ(server.accepted(), 1u);
+    EXPECT_EQ(client.connections_opened(), 1u);
+    EXPECT_EQ(server.requests().size(), 4u);
+}
+
+TEST(RestClient, ServerClosesAfterEachResponse_EachCallSucceeds) {
+    MockServer server([](const std::string&) {
+        auto canned = json_answer(200, R"({"n":1})");
+        canned.announce_close = true;
+        return canned;
+    });
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+
+    for (int i = 0; i < 3; ++i) {
+        auto response = run(ioc, client.send(get(server, "/close")));
+        ASSERT_TRUE(response.ok()) << response.error().log_text;
+        EXPECT_EQ(response->body, R"({"n":1})");
+    }
+
+    EXPECT_EQ(server.accepted(), 3u);
+    EXPECT_EQ(client.connections_opened(), 3u);
+}
+
+TEST(RestClient, IdleConnectionDroppedSilently_RetriedOnFreshConnection) {
+    MockServer server([](const std::string&) {
+        auto canned = json_answer(200, "{}");
+        canned.drop_after = true;
+        return canned;
+    });
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+
+    auto first = run(ioc, client.send(get(server, "/a")));
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // let the server's close land
+    auto second = run(ioc, client.send(get(server, "/b")));
+
+    ASSERT_TRUE(first.ok()) << first.error().log_text;
+    ASSERT_TRUE(second.ok()) << second.error().log_text;
+    EXPECT_EQ(second->status, 200);
+    EXPECT_EQ(server.accepted(), 2u);
+    EXPECT_EQ(client.connections_opened(), 2u);
+}
+
+TEST(RestClient, ServerNeverAnswers_Timeout) {
+    MockServer server([](const std::string&) {
+        Canned canned;
+        canned.silent = true;
+        return canned;
+    });
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+    auto request = get(server, "/slow");
+    request.timeout = std::chrono::milliseconds(200);
+
+    auto started = std::chrono::steady_clock::now();
+    auto response = run(ioc, client.send(request));
+    auto elapsed = std::chrono::steady_clock::now() - started;
+
+    ASSERT_FALSE(response.ok());
+    EXPECT_EQ(response.error().code, Errc::timeout);
+    EXPECT_EQ(response.error().log_text, "no answer from 127.0.0.1 within 200 ms");
+    EXPECT_LT(elapsed, std::chrono::seconds(5));
+}
+
+TEST(RestClient, ResponseOverSizeCap_Error) {
+    MockServer server([](const std::string&) { return json_answer(200, std::string(2000, 'x')); });
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+    auto request = get(server, "/big");
+    request.max_response_bytes = 1000;
+
+    auto response = run(ioc, client.send(request));
+
+    ASSERT_FALSE(response.ok());
+    EXPECT_EQ(response.error().code, Errc::network);
+    EXPECT_EQ(response.error().log_text, "response larger than 1000 bytes");
+}
+
+TEST(RestClient, GzipBody_Decoded) {
+    const std::string plain = R"({"message":"hello hello hello hello"})";
+    MockServer server([&](const std::string&) {
+        auto canned = json_answer(200, gzip(plain));
+        canned.headers.emplace_back("Content-Encoding", "gzip");
+        return canned;
+    });
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+
+    auto response = run(ioc, client.send(get(server, "/gz")));
+
+    ASSERT_TRUE(response.ok()) << response.error().log_text;
+    EXPECT_EQ(response->body, plain);
+    EXPECT_FALSE(hookflow::find_header(response->headers, "content-encoding").has_value());
+    EXPECT_EQ(header_of(server.requests().at(0), "accept-encoding"), "gzip");
+}
+
+TEST(RestClient, ConnectionRefused_NetworkErrorNamesTarget) {
+    std::uint16_t port = 0;
+    {
+        asio::io_context probe;
+        tcp::acceptor acceptor(probe, {asio::ip::make_address("127.0.0.1"), 0});
+        port = acceptor.local_endpoint().port();
+    }
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+    HttpRequest request;
+    request.url = "http://127.0.0.1:" + std::to_string(port) + "/";
+
+    auto response = run(ioc, client.send(request));
+
+    ASSERT_FALSE(response.ok());
+    EXPECT_EQ(response.error().code, Errc::network);
+    EXPECT_EQ(response.error().log_text,
+              "connect to 127.0.0.1:" + std::to_string(port) + ": connection refused");
+}
+
+TEST(RestClient, UnknownScheme_NetworkError) {
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+    HttpRequest request;
+    request.url = "ftp://127.0.0.1/x";
+
+    auto response = run(ioc, client.send(request));
+
+    ASSERT_FALSE(response.ok());
+    EXPECT_EQ(response.error().code, Errc::network);
+    EXPECT_EQ(client.connections_opened(), 0u);
+}
+
+// ---- connectors against the same kind of mock ----
+
+nlohmann::json fixture(const std::string& name) {
+    std::ifstream in(std::string(HOOKFLOW_FIXTURES) + "/api/" + name);
+    return nlohmann::json::parse(in);
+}
+
+Canned from_fixture(const std::string& name) {
+    auto response = fixture(name).at("response");
+    Canned canned;
+    canned.status = response.at("status").get<int>();
+    for (const auto& [key, value] : response.at("headers").items()) {
+        if (!hookflow::iequals(key, "content-length")) {
+            canned.headers.emplace_back(key, value.get<std::string>());
+        }
+    }
+    const auto& body = response.at("body");
+    canned.body = body.is_null() ? "" : body.is_string() ? body.get<std::string>() : body.dump();
+    return canned;
+}
+
+hookflow::config::ConnectorConfig block(const std::string& name,
+                                        const std::string& base_url,
+                                        std::map<std::string, hookflow::config::Setting> settings) {
+    hookflow::config::ConnectorConfig config;
+    config.name = name;
+    config.base_url = base_url;
+    config.settings = std::move(settings);
+    return config;
+}
+
+/// One mock that routes on the first path segment to a fixture, and a registry aimed at it.
+class ConnectorFixture : public ::testing::Test {
+  protected:
+    void SetUp() override {
+        server_ = std::make_unique<MockServer>([this](const std::string& raw) {
+            auto target = request_line(raw).substr(request_line(raw).find(' ') + 1);
+            for (const auto& [prefix, file] : routes_) {
+                if (target.starts_with(prefix)) {
+                    return from_fixture(file);
+                }
+            }
+            return json_answer(404, R"({"error":"no route"})");
+        });
+        auto base = "http://127.0.0.1:" + std::to_string(server_->port());
+        hookflow::config::Config config;
+        config.connectors["stripe"] =
+            block("stripe", base + "/stripe", {{"api_key", {"sk_test_PLACEHOLDER", ""}}});
+        config.connectors["slack"] =
+            block("slack", base + "/slack/", {{"token", {"xoxb-PLACEHOLDER", ""}}});
+        config.connectors["sendgrid"] =
+            block("sendgrid", base + "/sendgrid", {{"api_key", {"SG.PLACEHOLDER", ""}}});
+        config.connectors["llm"] =
+            block("llm",
+                  base + "/llm/v1",
+                  {{"api_key", {"sk-PLACEHOLDER", ""}}, {"model", {"gpt-5.4", ""}}});
+        config.connectors["crm"] = block("crm", base + "/crm", {{"token", {"", "CRM_TOKEN"}}});
+        auto built = hookflow::connectors::Registry::build(config, client_);
+        ASSERT_TRUE(built.ok()) << built.error().log_text;
+        registry_ = std::move(built.value());
+    }
+
+    StepResult call(const std::string& connector, const std::string& action, nlohmann::json with) {
+        StepCall step;
+        step.run_id = "run_1";
+        step.step_id = "step_a";
+        step.action = action;
+        step.with = std::move(with);
+        auto* target = registry_->find(connector);
+        EXPECT_NE(target, nullptr);
+        return run(ioc_, target->call(step));
+    }
+
+    std::vector<std::pair<std::string, std::string>> routes_;
+    asio::io_context ioc_;
+    RestClient client_{ioc_.get_executor()};
+    std::unique_ptr<MockServer> server_;
+    std::unique_ptr<hookflow::connectors::Registry> registry_;
+};
+
+TEST_F(ConnectorFixture, StripePost_FormBodyIdempotencyKeyBearerVersion) {
+    routes_ = {{"/stripe/", "stripe/customer_update_200.json"}};
+    auto result = call("stripe",
+                       "request",
+                       {{"method", "post"},
+                        {"path", "/v1/customers/cus_NffrFeUfNV2Hib"},
+                        {"body",
+                         {{"metadata", {{"order_id", "6735"}, {"source", "hookflow"}}},
+                          {"expand", {"default_source"}}}}});
+
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_EQ(result.http_status, 200);
+    EXPECT_EQ(result.output["email"], "jennyrosen@example.com");
+    ASSERT_EQ(server_->requests().size(), 1u);
+    auto raw = server_->requests()[0];
+    EXPECT_EQ(request_line(raw), "POST /stripe/v1/customers/cus_NffrFeUfNV2Hib HTTP/1.1");
+    EXPECT_EQ(header_of(raw, "Authorization"), "Bearer sk_test_PLACEHOLDER");
+    EXPECT_EQ(header_of(raw, "Stripe-Version"), "2026-11-18.endive");
+    EXPECT_EQ(header_of(raw, "Idempotency-Key"), "run_1-step_a");
+    EXPECT_EQ(header_of(raw, "Content-Type"), "application/x-www-form-urlencoded");
+    EXPECT_EQ(body_of(raw),
+              "expand[0]=default_source&metadata[order_id]=6735&metadata[source]=hookflow");
+    EXPECT_EQ(result.request["headers"]["Authorization"], "***");
+    EXPECT_EQ(result.request["method"], "POST");
+    EXPECT_EQ(result.request.dump().find("sk_test_PLACEHOLDER"), std::string::npos);
+}
+
+TEST_F(ConnectorFixture, StripeGet_QueryInUrlNoIdempotencyKey) {
+    routes_ = {{"/stripe/", "stripe/customer_retrieve_200.json"}};
+    auto result = call("stripe",
+                       "request",
+                       {{"path", "/v1/customers/cus_x"}, {"query", {{"expand", {"sources"}}}}});
+
+    ASSERT_TRUE(result.ok) << result.error;
+    auto raw = server_->requests().at(0);
+    EXPECT_EQ(request_line(raw), "GET /stripe/v1/customers/cus_x?expand[0]=sources HTTP/1.1");
+    EXPECT_EQ(header_of(raw, "Idempotency-Key"), "");
+    EXPECT_EQ(body_of(raw), "");
+}
+
+TEST_F(ConnectorFixture, StripeErrors_MessageAndRetryable) {
+    struct Case {
+        const char* file;
+        int status;
+        const char* error;
+        bool retryable;
+    };
+    const Case cases[] = {
+        {"stripe/error_404_resource_missing.json",
+         404,
+         "stripe 404 invalid_request_error resource_missing: No such customer: "
+         "'cus_DoesNotExist0001'",
+         false},
+        {"stripe/error_409_idempotency_conflict.json", 409, nullptr, true},
+        {"stripe/error_429_lock_timeout.json", 429, nullptr, true},
+        {"stripe/error_400_idempotency_error.json", 400, nullptr, false},
+    };
+    for (const auto& c : cases) {
+        routes_ = {{"/stripe/", c.file}};
+        auto result = call("stripe", "request", {{"path", "/v1/customers/cus_DoesNotExist0001"}});
+        EXPECT_FALSE(result.ok) << c.file;
+        EXPECT_EQ(result.http_status, c.status) << c.file;
+        EXPECT_EQ(result.retryable, c.retryable) << c.file;
+        EXPECT_TRUE(result.error.starts_with("stripe " + std::to_string(c.status) + " "))
+            << result.error;
+        if (c.error) {
+            EXPECT_EQ(result.error, c.error);
+        }
+    }
+}
+
+TEST_F(ConnectorFixture, SlackOkFalse_FailsWithSlackError) {
+    routes_ = {{"/slack/", "slack/chat_postMessage_channel_not_found.json"}};
+    auto result = call("slack", "post", {{"channel", "C1H9RESGL"}, {"text", "New order"}});
+
+    EXPECT_FALSE(result.ok);
+    EXPECT_EQ(result.error, "slack: channel_not_found");
+    EXPECT_FALSE(result.retryable);
+    EXPECT_EQ(result.http_status, 200);
+    auto raw = server_->requests().at(0);
+    EXPECT_EQ(request_line(raw), "POST /slack/chat.postMessage HTTP/1.1");
+    EXPECT_EQ(header_of(raw, "Authorization"), "Bearer xoxb-PLACEHOLDER");
+    EXPECT_EQ(header_of(raw, "Content-Type"), "application/json; charset=utf-8");
+    EXPECT_EQ(body_of(raw), R"({"channel":"C1H9RESGL","text":"New order"})");
+}
+
+TEST_F(ConnectorFixture, SlackRateLimited429_Retryable) {
+    routes_ = {{"/slack/", "slack/chat_postMessage_ratelimited_429.json"}};
+    auto result = call("slack", "post", {{"channel", "C1"}, {"text", "x"}});
+
+    EXPECT_FALSE(result.ok);
+    EXPECT_TRUE(result.retryable);
+    EXPECT_EQ(result.http_status, 429);
+    EXPECT_EQ(result.error, "slack 429: ratelimited");
+}
+
+TEST_F(ConnectorFixture, Sendgrid202_MessageIdFromHeader) {
+    routes_ = {{"/sendgrid/", "sendgrid/mail_send_plain_html_202.json"}};
+    auto result = call("sendgrid",
+                       "send",
+                       {{"to", "john_doe@example.com"},
+                        {"from", "orders@example.com"},
+                        {"subject", "Shipped"},
+                        {"html", "<p>Hi</p>"},
+                        {"text", "Hi"}});
+
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_EQ(result.output["status"], 202);
+    EXPECT_EQ(result.output["message_id"], "kA5kcHA8SVGtVh5S9rAUew");
+    auto raw = server_->requests().at(0);
+    EXPECT_EQ(request_line(raw), "POST /sendgrid/v3/mail/send HTTP/1.1");
+    EXPECT_EQ(header_of(raw, "Authorization"), "Bearer SG.PLACEHOLDER");
+    EXPECT_EQ(
+        body_of(raw),
+        R"({"personalizations":[{"to":[{"email":"john_doe@example.com"}]}],)"
+        R"("from":{"email":"orders@example.com"},"subject":"Shipped",)"
+        R"("content":[{"type":"text/plain","value":"Hi"},{"type":"text/html","value":"<p>Hi</p>"}]})");
+}
+
+TEST_F(ConnectorFixture, LlmChat_TextUsageModel) {
+    routes_ = {{"/llm/", "openai/chat_completions_200.json"}};
+    auto result =
+        call("llm", "chat", {{"system", "You are a helpful assistant."}, {"prompt", "Hello!"}});
+
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_EQ(result.output["text"], "Hello! How can I assist you today?");
+    EXPECT_EQ(result.output["usage"]["total_tokens"], 29);
+    EXPECT_EQ(result.output["model"], "gpt-5.4");
+    auto raw = server_->requests().at(0);
+    EXPECT_EQ(request_line(raw), "POST /llm/v1/chat/completions HTTP/1.1");
+    EXPECT_EQ(header_of(raw, "Authorization"), "Bearer sk-PLACEHOLDER");
+    EXPECT_EQ(body_of(raw),
+              R"({"model":"gpt-5.4","messages":[{"role":"system","content":"You are a helpful )"
+              R"(assistant."},{"role":"user","content":"Hello!"}]})");
+}
+
+TEST_F(ConnectorFixture, LlmInsufficientQuota_NotRetryable) {
+    routes_ = {{"/llm/", "openai/error_429_insufficient_quota.json"}};
+    auto result = call("llm", "chat", {{"prompt", "Hello!"}});
+
+    EXPECT_FALSE(result.ok);
+    EXPECT_FALSE(result.retryable);
+    EXPECT_TRUE(
+        result.error.starts_with("llm 429 insufficient_quota: You exceeded your current quota"))
+        << result.error;
+}
+
+TEST_F(ConnectorFixture, MissingCredential_NoRequestAndVariableNamed) {
+    auto result = call("crm", "request", {{"path", "/contacts/x"}});
+
+    EXPECT_FALSE(result.ok);
+    EXPECT_FALSE(result.retryable);
+    EXPECT_EQ(result.error, "connector crm: CRM_TOKEN is not set");
+    EXPECT_EQ(server_->accepted(), 0u);
+    EXPECT_TRUE(server_->requests().empty());
+}
+
+TEST_F(ConnectorFixture, MissingRequiredWith_NoRequest) {
+    auto result = call("stripe", "request", {{"method", "GET"}, {"path", ""}});
+
+    EXPECT_FALSE(result.ok);
+    EXPECT_EQ(result.error, "with.path is required");
+    EXPECT_EQ(server_->accepted(), 0u);
+}
+
+TEST_F(ConnectorFixture, HttpRequest_StatusHeadersParsedBody) {
+    routes_ = {{"/anything", "stripe/customer_retrieve_200.json"}};
+    auto url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/anything";
+    auto result = call("http",
+                       "request",
+                       {{"method", "POST"},
+                        {"url", url},
+                        {"headers", {{"Authorization", "Bearer user-token"}}},
+                        {"json", {{"a", 1}}}});
+
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_EQ(result.output["status"], 200);
+    EXPECT_EQ(result.output["headers"]["Content-Type"], "application/json");
+    EXPECT_EQ(result.output["body"]["object"], "customer");
+    EXPECT_EQ(result.request["headers"]["Authorization"], "***");
+    EXPECT_EQ(body_of(server_->requests().at(0)), R"({"a":1})");
+}
+
+}  // namespace
