@@ -252,6 +252,8 @@ void read_connector(Reader& r, const Entry& block, ConnectorConfig& out) {
         if (e.key == "type") {
             r.read(e.value, e.path, out.type);
         } else if (e.key == "base_url") {
+            // Limitation: an unset `${VAR}` in base_url leaves it empty without naming the
+            // variable; the connector can only say the URL is missing.
             r.read(e.value, e.path, out.base_url);
         } else if (e.key == "timeout") {
             r.read(e.value, e.path, out.timeout_seconds, 0);
@@ -273,6 +275,8 @@ void read_connectors(Reader& r,
     });
 }
 
+// Limitation: YAML merge keys (`<<: *anchor`) are not supported by yaml-cpp 0.7 and are
+// reported as unknown keys; plain anchors and aliases work.
 void read_root(Reader& r, const YAML::Node& root, Config& out) {
     r.mapping(root, "", [&](const Entry& e) {
         if (e.key == "server") {

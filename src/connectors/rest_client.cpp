@@ -165,6 +165,7 @@ asio::awaitable<Exchange> exchange(Stream& stream,
     }
 
     // Read the response, bounded in size.
+    // Limitation: bodies are held in memory whole (up to max_response_bytes); nothing streams.
     http::response_parser<http::string_body> parser;
     parser.header_limit(kHeaderLimit);
     parser.body_limit(max_bytes);
@@ -253,6 +254,8 @@ void RestClient::Impl::put_idle(const std::string& key, std::unique_ptr<Connecti
 
 asio::awaitable<Result<tcp::resolver::results_type>> RestClient::Impl::resolve(
     const Url& url, std::chrono::milliseconds limit) {
+    // Limitation: a cancelled lookup only stops waiting; getaddrinfo keeps Asio's resolver
+    // thread busy until the system gives up.
     // The resolver has no deadline of its own; a timer cancels it. Both live in shared_ptrs so
     // that a late timer handler never touches a destroyed resolver.
     auto resolver = std::make_shared<tcp::resolver>(executor);
@@ -280,8 +283,10 @@ asio::awaitable<Result<void>> RestClient::Impl::handshake(Connection& conn,
                                                           std::chrono::milliseconds limit) {
     auto& stream = *conn.tls;
     stream.set_verify_callback(ssl::host_name_verification(url.host));
-    // SNI: virtual hosts pick their certificate by name.
-    if (!SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str())) {
+    // SNI: virtual hosts pick their certificate by name (RFC 6066 forbids IP literals there).
+    error_code not_ip;
+    asio::ip::make_address(url.host, not_ip);
+    if (not_ip && !SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str())) {
         co_return make_error(Errc::network, "tls handshake with " + url.host + ": cannot set SNI");
     }
     conn.lowest().expires_after(limit);
@@ -398,6 +403,21 @@ bool stale_connection(const Exchange& ex) {
            !ex.got_response_bytes;
 }
 
+Error exchange_error(const error_code& ec, const Url& url, const HttpRequest& request) {
+    if (ec == beast::error::timeout) {
+        return make_error(Errc::timeout,
+                          "no answer from " + url.host + " within " +
+                              std::to_string(request.timeout.count()) + " ms");
+    }
+    if (ec == http::error::body_limit) {
+        return make_error(
+            Errc::network,
+            "response larger than " + std::to_string(request.max_response_bytes) + " bytes");
+    }
+    return make_error(Errc::network,
+                      "exchange with " + url.host + ":" + url.port + ": " + describe(ec));
+}
+
 }  // namespace
 
 RestClient::RestClient(asio::any_io_executor executor)
@@ -421,6 +441,9 @@ asio::awaitable<Result<HttpResponse>> RestClient::send(HttpRequest request) {
     auto deadline = std::chrono::steady_clock::now() + request.timeout;
 
     // A reused connection may have been closed by the server while idle: one retry on a new one.
+    // Limitation: if the server acted on the request and then closed without answering, the
+    // retry sends it again; only Stripe's Idempotency-Key makes that harmless.
+    // Limitation: no cap on concurrent connections per host and no HTTP(S)_PROXY support.
     for (int round = 0; round < 2; ++round) {
         auto conn = round == 0 ? impl->take_idle(key) : nullptr;
         bool reused = conn != nullptr;
@@ -440,23 +463,11 @@ asio::awaitable<Result<HttpResponse>> RestClient::send(HttpRequest request) {
         }
         if (ex.ec && reused && stale_connection(ex)) {
             spdlog::debug("idle connection closed by server, retrying {}",
-                          logf::field("host", url->host));
+                          logf::field(logf::kErr, describe(ex.ec)));
             continue;
         }
-        if (ex.ec == beast::error::timeout) {
-            co_return make_error(Errc::timeout,
-                                 "no answer from " + url->host + " within " +
-                                     std::to_string(request.timeout.count()) + " ms");
-        }
-        if (ex.ec == http::error::body_limit) {
-            co_return make_error(
-                Errc::network,
-                "response larger than " + std::to_string(request.max_response_bytes) + " bytes");
-        }
         if (ex.ec) {
-            co_return make_error(
-                Errc::network,
-                "exchange with " + url->host + ":" + url->port + ": " + describe(ex.ec));
+            co_return exchange_error(ex.ec, *url, request);
         }
         if (ex.response.keep_alive()) {
             impl->put_idle(key, std::move(conn));

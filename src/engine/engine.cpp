@@ -119,11 +119,11 @@ namespace {
 // The engine's shared state; coroutines hold it by shared_ptr so it outlives the Engine.
 struct EngineState : std::enable_shared_from_this<EngineState> {
     EngineState(asio::any_io_executor ex,
-         store::Store& store_ref,
-         connectors::Registry& registry,
-         const config::EngineConfig& engine_config,
-         const Clock& clock_ref,
-         std::atomic<int>* counter)
+                store::Store& store_ref,
+                connectors::Registry& registry,
+                const config::EngineConfig& engine_config,
+                const Clock& clock_ref,
+                std::atomic<int>* counter)
         : executor(std::move(ex)),
           strand(asio::make_strand(executor)),
           timer(strand),
@@ -186,6 +186,7 @@ std::string run_fields(const store::ClaimedRun& claimed) {
     return logf::fields({{logf::kRun, claimed.run.id}, {logf::kWorkflow, claimed.run.workflow}});
 }
 
+// Limitation: there is no `secrets` context yet; `${{ secrets.X }}` renders as null.
 json initial_context(const store::ClaimedRun& claimed) {
     return json{{"event", parse_or_null(claimed.event.body)},
                 {"delivery", delivery_context(claimed.event)},
@@ -202,12 +203,12 @@ void log_step(const store::ClaimedRun& claimed,
               const Step& step,
               const store::StepRow& row,
               int http_status) {
-    auto line = run_fields(claimed) + " " +
-                logf::fields({{logf::kStep, step.id},
-                              {logf::kAction, step.uses},
-                              {logf::kStatus, row.status}}) +
-                " " + logf::field(logf::kHttpStatus, http_status) + " " +
-                logf::field(logf::kElapsedMs, row.finished_at_ms - row.started_at_ms);
+    auto line =
+        run_fields(claimed) + " " +
+        logf::fields(
+            {{logf::kStep, step.id}, {logf::kAction, step.uses}, {logf::kStatus, row.status}}) +
+        " " + logf::field(logf::kHttpStatus, http_status) + " " +
+        logf::field(logf::kElapsedMs, row.finished_at_ms - row.started_at_ms);
     if (row.status == "failed") {
         spdlog::warn("step finished {} {}", line, logf::field(logf::kErr, row.error));
     } else {
@@ -318,9 +319,12 @@ asio::awaitable<std::optional<StepFailure>> run_step(EngineState& impl,
             impl, claimed, step, row, "unknown connector '" + step.connector + "'");
     }
     if (!connector->has_action(step.action)) {
-        co_return co_await fail_step(impl, claimed, step, row,
-                                     "connector '" + step.connector + "' has no action '" +
-                                         step.action + "'");
+        co_return co_await fail_step(
+            impl,
+            claimed,
+            step,
+            row,
+            "connector '" + step.connector + "' has no action '" + step.action + "'");
     }
     co_return co_await call_step(impl, claimed, step, row, *connector, *with, context);
 }
@@ -338,9 +342,8 @@ asio::awaitable<std::optional<StepFailure>> run_steps(EngineState& impl,
         const auto& step = workflow.steps[i];
         auto earlier = recorded.find(step.id);
         if (earlier != recorded.end() && earlier->second->status == "succeeded") {
-            context["steps"][step.id] =
-                json{{"output", parse_or_null(earlier->second->output_json)},
-                     {"status", "succeeded"}};
+            context["steps"][step.id] = json{
+                {"output", parse_or_null(earlier->second->output_json)}, {"status", "succeeded"}};
             continue;
         }
         auto failure = co_await run_step(impl, claimed, step, static_cast<int>(i), context);
@@ -366,11 +369,12 @@ asio::awaitable<void> finish(EngineState& impl,
     }
     auto error = failure ? failure->error : std::string();
     auto saved = co_await store::async_call<bool>([&](auto done) {
-        impl.store.finish_run(claimed.run.id, status, attempt, next_attempt_ms, error,
-                              std::move(done));
+        impl.store.finish_run(
+            claimed.run.id, status, attempt, next_attempt_ms, error, std::move(done));
     });
     if (!saved) {
-        spdlog::error("run finish not saved {} {}", run_fields(claimed),
+        spdlog::error("run finish not saved {} {}",
+                      run_fields(claimed),
                       logf::field(logf::kErr, saved.error().log_text));
     }
     auto line = run_fields(claimed) + " " + logf::field(logf::kStatus, status) + " " +
@@ -384,7 +388,8 @@ asio::awaitable<void> finish(EngineState& impl,
 
 asio::awaitable<void> execute_run(ImplPtr impl, store::ClaimedRun claimed) {
     auto started_ms = impl->clock.now_ms();
-    spdlog::info("run started {} {} {}", run_fields(claimed),
+    spdlog::info("run started {} {} {}",
+                 run_fields(claimed),
                  logf::field(logf::kEvent, claimed.event.id),
                  logf::field(logf::kAttempt, claimed.run.attempt));
 
@@ -402,12 +407,14 @@ asio::awaitable<void> execute_run(ImplPtr impl, store::ClaimedRun claimed) {
 void spawn_run(const ImplPtr& impl, store::ClaimedRun claimed) {
     impl->add_in_flight(1);
     auto run_id = claimed.run.id;
-    asio::co_spawn(impl->executor, execute_run(impl, std::move(claimed)),
+    asio::co_spawn(impl->executor,
+                   execute_run(impl, std::move(claimed)),
                    [impl, run_id](const std::exception_ptr& error) {
                        if (error) {
                            // The run keeps its lease and is claimed again when it expires.
-                           spdlog::error("run aborted {}", logf::fields({{logf::kRun, run_id},
-                                                                         {logf::kErr, "exception"}}));
+                           spdlog::error(
+                               "run aborted {}",
+                               logf::fields({{logf::kRun, run_id}, {logf::kErr, "exception"}}));
                        }
                        impl->add_in_flight(-1);
                        impl->wake();
@@ -457,8 +464,8 @@ Engine::Engine(boost::asio::any_io_executor executor,
                connectors::Registry& connectors,
                const config::EngineConfig& config,
                const Clock& clock)
-    : impl_(std::make_shared<Impl>(std::move(executor), store, connectors, config, clock,
-                                   &in_flight_)) {}
+    : impl_(std::make_shared<Impl>(
+          std::move(executor), store, connectors, config, clock, &in_flight_)) {}
 
 Engine::~Engine() {
     stop();
@@ -479,8 +486,12 @@ void Engine::start() {
     });
 }
 
-void Engine::wake() { impl_->wake(); }
+void Engine::wake() {
+    impl_->wake();
+}
 
+// Limitation: runs in flight are not released; if the process exits before they finish they
+// stay `running` until their lease expires and another worker claims them.
 void Engine::stop() {
     if (impl_->stopped.exchange(true)) {
         return;

@@ -33,8 +33,8 @@ enum class TokenKind { end, number, string, name, op };
 
 struct Token {
     TokenKind kind = TokenKind::end;
-    std::string text;   // as written (for strings: the unquoted value)
-    json number;        // for numbers
+    std::string text;     // as written (for strings: the unquoted value)
+    json number;          // for numbers
     std::size_t col = 0;  // 1-based
 };
 
@@ -82,14 +82,20 @@ bool is_name_start(char c) {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
-bool is_name_char(char c) { return is_name_start(c) || is_digit(c) || c == '-'; }
+// Names may hold '-' because step ids do (`steps.send-email`); so `a-1` is one name and a
+// subtraction needs spaces: `a - 1`.
+bool is_name_char(char c) {
+    return is_name_start(c) || is_digit(c) || c == '-';
+}
 
 // ---- lexer ----
 
 class Lexer {
-public:
+  public:
     explicit Lexer(std::string_view text) : text_(text) {}
 
     Result<std::vector<Token>> run() {
@@ -100,8 +106,8 @@ public:
                 tokens.push_back(Token{TokenKind::end, "", nullptr, pos_ + 1});
                 return tokens;
             }
-            bool after_dot = !tokens.empty() && tokens.back().kind == TokenKind::op &&
-                             tokens.back().text == ".";
+            bool after_dot =
+                !tokens.empty() && tokens.back().kind == TokenKind::op && tokens.back().text == ".";
             auto token = next(after_dot);
             if (!token) {
                 return token.error();
@@ -110,11 +116,10 @@ public:
         }
     }
 
-private:
+  private:
     void skip_spaces() {
-        while (pos_ < text_.size() &&
-               (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' ||
-                text_[pos_] == '\r')) {
+        while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' ||
+                                       text_[pos_] == '\n' || text_[pos_] == '\r')) {
             ++pos_;
         }
     }
@@ -146,8 +151,8 @@ private:
         while (pos_ > start + 1 && text_[pos_ - 1] == '-') {
             --pos_;
         }
-        return Token{TokenKind::name, std::string(text_.substr(start, pos_ - start)), nullptr,
-                     start + 1};
+        return Token{
+            TokenKind::name, std::string(text_.substr(start, pos_ - start)), nullptr, start + 1};
     }
 
     Result<Token> number() {
@@ -167,7 +172,8 @@ private:
         Token token{TokenKind::number, std::string(written), nullptr, start + 1};
         if (!decimal) {
             std::int64_t value = 0;
-            auto [end, ec] = std::from_chars(written.data(), written.data() + written.size(), value);
+            auto [end, ec] =
+                std::from_chars(written.data(), written.data() + written.size(), value);
             if (ec == std::errc() && end == written.data() + written.size()) {
                 token.number = value;
                 return token;
@@ -258,7 +264,7 @@ NodePtr make_node(NodeKind kind, std::size_t col, std::string name = {}) {
 }
 
 class Parser {
-public:
+  public:
     explicit Parser(std::vector<Token> tokens) : tokens_(std::move(tokens)) {}
 
     Result<NodePtr> run() {
@@ -272,7 +278,7 @@ public:
         return node;
     }
 
-private:
+  private:
     // Each binary level is one table row, from the lowest precedence up.
     static constexpr std::string_view kLevels[][4] = {
         {"||", "", "", ""},
@@ -476,8 +482,8 @@ private:
             return args.error();
         }
         if (node->children.size() != spec->arity) {
-            return fail(name_token.text + "() takes " + std::to_string(spec->arity) +
-                            " argument" + (spec->arity == 1 ? "" : "s") + ", got " +
+            return fail(name_token.text + "() takes " + std::to_string(spec->arity) + " argument" +
+                            (spec->arity == 1 ? "" : "s") + ", got " +
                             std::to_string(node->children.size()),
                         node->col);
         }
@@ -718,7 +724,7 @@ Result<json> change_case(const std::string& name, const json& a, std::size_t col
     if (!a.is_string()) {
         return fail(name + "() needs a string, got " + std::string(a.type_name()), col);
     }
-    // ASCII only: bytes of multi-byte UTF-8 sequences pass through unchanged.
+    // Limitation: lower() and upper() change ASCII letters only; other UTF-8 text is kept.
     auto text = a.get<std::string>();
     for (auto& c : text) {
         if (name == "lower" && c >= 'A' && c <= 'Z') {
@@ -740,8 +746,7 @@ Result<json> length(const json& a, std::size_t col) {
     if (a.is_array() || a.is_object()) {
         return json(a.size());
     }
-    return fail("length() needs a string, array or object, got " + std::string(a.type_name()),
-                col);
+    return fail("length() needs a string, array or object, got " + std::string(a.type_name()), col);
 }
 
 Result<json> call_function(const std::string& name, std::vector<json>& args, std::size_t col) {
@@ -764,7 +769,7 @@ Result<json> call_function(const std::string& name, std::vector<json>& args, std
 }
 
 class Evaluator {
-public:
+  public:
     explicit Evaluator(const json& context) : context_(context) {}
 
     Result<json> eval(const Node& node) {
@@ -785,7 +790,7 @@ public:
         return json(nullptr);
     }
 
-private:
+  private:
     // Walks a path by pointer so a long path into a large event copies only its result.
     Result<json> path(const Node& node) {
         std::vector<const Node*> chain;
@@ -887,8 +892,7 @@ private:
 
 void collect_steps(const Node& node, std::vector<std::string>& out) {
     bool names_step = (node.kind == NodeKind::member || node.kind == NodeKind::index) &&
-                      node.children[0]->kind == NodeKind::root &&
-                      node.children[0]->name == "steps";
+                      node.children[0]->kind == NodeKind::root && node.children[0]->name == "steps";
     if (names_step && node.kind == NodeKind::member) {
         out.push_back(node.name);
     } else if (names_step && node.children[1]->kind == NodeKind::literal &&
@@ -975,9 +979,9 @@ Result<std::vector<TemplatePart>> split_template(std::string_view text) {
         }
         auto close = find_close(text, open + 3);
         if (close == std::string_view::npos) {
-            return make_error(Errc::expression, "template '" + excerpt(text) +
-                                                    "': unterminated '${{' at column " +
-                                                    std::to_string(open + 1));
+            return make_error(Errc::expression,
+                              "template '" + excerpt(text) + "': unterminated '${{' at column " +
+                                  std::to_string(open + 1));
         }
         parts.push_back({true, std::string(trim(text.substr(open + 3, close - open - 3)))});
         pos = close + 2;

@@ -98,7 +98,7 @@ std::string step_label(const std::string& id, std::size_t index) {
 }
 
 class WorkflowParser {
-public:
+  public:
     WorkflowParser(const std::string& text, const std::string& file) : text_(text), file_(file) {}
 
     ParseOutcome run() {
@@ -117,10 +117,10 @@ public:
         return ParseOutcome{std::make_shared<const Workflow>(std::move(workflow_)), {}};
     }
 
-private:
+  private:
     void error(const YAML::Mark& mark, std::string message) {
-        errors_.push_back(LoadError{file_, std::max(mark.line, 0) + 1, std::max(mark.column, 0) + 1,
-                                    std::move(message)});
+        errors_.push_back(LoadError{
+            file_, std::max(mark.line, 0) + 1, std::max(mark.column, 0) + 1, std::move(message)});
     }
 
     void check_keys(const YAML::Node& map,
@@ -278,13 +278,13 @@ private:
             return {};
         }
         if (!matches(*id, kId)) {
-            error(node["id"].Mark(),
-                  "step id '" + *id + "' must use only a-z, 0-9, '_' and '-'");
+            error(node["id"].Mark(), "step id '" + *id + "' must use only a-z, 0-9, '_' and '-'");
             return {};
         }
         if (auto first = earlier.find(*id); first != earlier.end()) {
-            error(node["id"].Mark(), "duplicate step id '" + *id + "' (first at line " +
-                                         std::to_string(first->second) + ")");
+            error(node["id"].Mark(),
+                  "duplicate step id '" + *id + "' (first at line " +
+                      std::to_string(first->second) + ")");
         }
         return *id;
     }
@@ -373,7 +373,9 @@ private:
     }
 
     // YAML to JSON, checking the expressions of every string on the way.
-    json convert(const YAML::Node& node, const std::string& where, const std::set<std::string>& known) {
+    json convert(const YAML::Node& node,
+                 const std::string& where,
+                 const std::set<std::string>& known) {
         if (node.IsMap()) {
             json out = json::object();
             for (auto it = node.begin(); it != node.end(); ++it) {
@@ -477,7 +479,9 @@ LoadOutcome load_workflows(const std::filesystem::path& dir) {
         }
         auto [first, inserted] = names.emplace(parsed.workflow->name, path.string());
         if (!inserted) {
-            outcome.errors.push_back({path.string(), name_line(*text), 1,
+            outcome.errors.push_back({path.string(),
+                                      name_line(*text),
+                                      1,
                                       "duplicate workflow name '" + parsed.workflow->name +
                                           "' (also in " + first->second + ")"});
             continue;
@@ -494,7 +498,8 @@ std::vector<LoadError> check_references(
         action_exists,
     const std::function<bool(const std::string& connector)>& connector_exists) {
     std::vector<LoadError> errors;
-    // Limitation: the model keeps only lines for triggers and steps, so these errors point at column 1.
+    // Limitation: the model keeps only lines for triggers and steps, so these errors point at
+    // column 1.
     if (std::find(sources.begin(), sources.end(), workflow.on.source) == sources.end()) {
         errors.push_back(
             {workflow.file, workflow.on.line, 1, "unknown source '" + workflow.on.source + "'"});
@@ -502,12 +507,16 @@ std::vector<LoadError> check_references(
     for (const auto& step : workflow.steps) {
         auto label = "step '" + step.id + "': ";
         if (!connector_exists(step.connector)) {
-            errors.push_back(
-                {workflow.file, step.line, 1, label + "unknown connector '" + step.connector + "'"});
+            errors.push_back({workflow.file,
+                              step.line,
+                              1,
+                              label + "unknown connector '" + step.connector + "'"});
         } else if (!action_exists(step.connector, step.action)) {
-            errors.push_back({workflow.file, step.line, 1,
-                              label + "connector '" + step.connector + "' has no action '" +
-                                  step.action + "'"});
+            errors.push_back(
+                {workflow.file,
+                 step.line,
+                 1,
+                 label + "connector '" + step.connector + "' has no action '" + step.action + "'"});
         }
     }
     return errors;

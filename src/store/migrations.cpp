@@ -109,6 +109,15 @@ Result<void> apply_body(Connection& db, const Migration& migration, std::int64_t
 // The check runs inside the write transaction, so two processes opening one file at once
 // cannot both apply the same migration.
 Result<void> apply_one(Connection& db, const Migration& migration, std::int64_t now_ms) {
+    // A plain read first, so opening an up-to-date file (the CLI beside a busy server) takes
+    // no write lock.
+    auto applied_already = is_applied(db, migration.version);
+    if (!applied_already) {
+        return migration_error(migration.version, applied_already.error().log_text);
+    }
+    if (*applied_already) {
+        return {};
+    }
     if (auto begun = db.exec("BEGIN IMMEDIATE"); !begun) {
         return migration_error(migration.version, begun.error().log_text);
     }

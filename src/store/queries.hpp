@@ -38,15 +38,17 @@ Result<bool> update_run_outcome(Connection& db,
 
 // Reads: on the reader connection (or inside a write, on the writer connection).
 
-/// Newest first.
+/// Up to `limit` events, newest first.
 Result<std::vector<EventRow>> select_events(Connection& db, int limit);
+/// The event with this id, or nullopt.
 Result<std::optional<EventRow>> select_event(Connection& db, const std::string& id);
-/// Newest first.
+/// Up to `limit` runs, newest first.
 Result<std::vector<RunRow>> select_runs(Connection& db, int limit);
-/// Oldest first.
+/// The runs queued for an event, oldest first.
 Result<std::vector<RunRow>> select_runs_for_event(Connection& db, const std::string& event_id);
+/// The run with this id, or nullopt.
 Result<std::optional<RunRow>> select_run(Connection& db, const std::string& id);
-/// In workflow order.
+/// A run's recorded steps in workflow order.
 Result<std::vector<StepRow>> select_steps(Connection& db, const std::string& run_id);
 
 }  // namespace hookflow::store::detail

@@ -130,8 +130,8 @@ class SqliteStore final : public Store {
         }
     }
 
-    // Reads report failure as "nothing found": the read API has no error channel, so the
-    // cause goes to the log.
+    // Limitation: a failed read (disk error, corrupt file) looks like "nothing found" to the
+    // caller; the read API has no error channel, so the cause only reaches the log.
     template <class T, class Select, class Arg>
     T read(Select select, const Arg& arg) {
         std::lock_guard lock(reader_mutex_);

@@ -73,6 +73,8 @@ void Writer::stop() {
         stopping_ = true;
     }
     wake_.notify_one();
+    // Limitation: close() from inside a store callback cannot join its own thread; destroying
+    // the store from such a callback terminates the process.
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) {
         thread_.join();
     }

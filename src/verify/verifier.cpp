@@ -1,8 +1,6 @@
 #include <string>
 #include <utility>
 
-#include <spdlog/spdlog.h>
-
 #include "schemes.hpp"
 #include <hookflow/common/log.hpp>
 #include <hookflow/verify/verifier.hpp>
@@ -42,17 +40,6 @@ std::unique_ptr<Verifier> make_scheme(const config::SourceConfig& source) {
     return nullptr;
 }
 
-std::string missing_list(const config::SourceConfig& source) {
-    if (source.missing_vars.empty()) {
-        return "no secrets listed";
-    }
-    std::string out = "unset:";
-    for (const auto& name : source.missing_vars) {
-        out += (out.back() == ':' ? "" : ",") + name;
-    }
-    return out;
-}
-
 }  // namespace
 
 std::optional<std::string> body_string(const nlohmann::json& body, const std::string& key) {
@@ -76,9 +63,8 @@ Result<std::unique_ptr<Verifier>> make_verifier(const config::SourceConfig& sour
         return scheme;
     }
 
-    // Start-up goes on so the other sources keep working; this one answers 401 until fixed.
-    spdlog::warn("source has no secret {}",
-                 logf::fields({{logf::kSource, source.name}, {logf::kErr, missing_list(source)}}));
+    // Start-up goes on so the other sources keep working; this one answers 401 until fixed
+    // (ingest::build_sources says so in the log).
     return std::unique_ptr<Verifier>(std::make_unique<UnconfiguredVerifier>(std::move(scheme)));
 }
 

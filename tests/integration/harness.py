@@ -322,7 +322,8 @@ class Hookflow:
         )
         self._readers = [
             threading.Thread(target=self._collect, args=(self.proc.stdout, ""), daemon=True),
-            threading.Thread(target=self._collect, args=(self.proc.stderr, "[stderr] "), daemon=True),
+            threading.Thread(target=self._collect, args=(self.proc.stderr, "[stderr] "),
+                             daemon=True),
         ]
         for reader in self._readers:
             reader.start()
@@ -394,11 +395,13 @@ class Hookflow:
     def cli_json(self, *args):
         code, out, err = self.cli(*args, "--json")
         if code != 0:
-            raise AssertionError("hookflow %s --json exited %d: %s%s" % (" ".join(args), code, out, err))
+            raise AssertionError("hookflow %s --json exited %d: %s%s"
+                                 % (" ".join(args), code, out, err))
         try:
             return json.loads(out)
         except ValueError as exc:
-            raise AssertionError("hookflow %s --json printed no JSON (%s): %r" % (" ".join(args), exc, out))
+            raise AssertionError("hookflow %s --json printed no JSON (%s): %r"
+                                 % (" ".join(args), exc, out))
 
     def events(self):
         return self.cli_json("events", "list")

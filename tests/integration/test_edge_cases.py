@@ -1,5 +1,8 @@
 """The inputs from tests/fixtures/edge-cases.md that concern ingest: E1, E2, E3, E4, E9."""
 
+# Limitation: E5-E8 and E10 (retries, locked store, ordering, Slack retries, rate limits) are
+# not covered here yet.
+
 import hashlib
 import json
 import time
@@ -80,6 +83,8 @@ class EdgeCaseTest(unittest.TestCase):
     def test_e2_chunked_without_content_length_same_outcome_as_e1(self):
         self.check_e1(chunks=[64, 64, 98])
 
+    # Limitation: E3's "memory flat" is not measured; the test checks the 413 comes before the
+    # body ends, which a server buffering the whole body could not do.
     def test_e3_chunked_3mib_over_1mib_limit_is_413_early_and_closed(self):
         server = start_hookflow(self, config={"server": {"max_body_bytes": 1048576}})
         chunk = b"x" * 65536
@@ -98,6 +103,8 @@ class EdgeCaseTest(unittest.TestCase):
         # The server is still fine afterwards.
         self.assertEqual(server.request("GET", "/healthz").status, 200)
 
+    # Limitation: E4's "rejection counted by reason" is not checked (no metrics format to
+    # assert against yet).
     def test_e4_non_object_bodies_are_401_unsigned_400_signed_never_5xx_nothing_stored(self):
         server = start_hookflow(self)
         bodies = [b"1", b"[]", b'"x"', b"null", b"not a json"]
@@ -108,7 +115,8 @@ class EdgeCaseTest(unittest.TestCase):
                 for signing, expected in (("none", 401), ("wrong", 401), ("valid", 400)):
                     headers = {"Content-Type": content_type}
                     if signing == "wrong":
-                        headers["Stripe-Signature"] = sign_stripe("whsec_wrong", body, int(time.time()))
+                        headers["Stripe-Signature"] = sign_stripe("whsec_wrong", body,
+                                                                  int(time.time()))
                     elif signing == "valid":
                         headers.update(stripe_headers(body))
                         headers["Content-Type"] = content_type

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import json
 import os
+import threading
 import time
 import unittest
 
@@ -45,9 +46,11 @@ class IngestTest(unittest.TestCase):
         self.assertEqual(first.json()["status"], "accepted")
         self.assertEqual(first.json()["runs"], 1)
         # The provider's redelivery: same body, fresh timestamp and signature.
-        second = server.post("/hooks/stripe", INVOICE, stripe_headers(INVOICE, t=int(time.time()) + 1))
+        later = int(time.time()) + 1
+        second = server.post("/hooks/stripe", INVOICE, stripe_headers(INVOICE, t=later))
         self.assertEqual(second.status, 200, second)
-        self.assertEqual(second.json(), {"status": "duplicate", "event_id": first.json()["event_id"]})
+        self.assertEqual(second.json(),
+                         {"status": "duplicate", "event_id": first.json()["event_id"]})
         events = server.events()
         self.assertEqual(len(events), 1, events)
         self.assertEqual(events[0]["delivery_id"], json.loads(INVOICE)["id"])
@@ -56,6 +59,28 @@ class IngestTest(unittest.TestCase):
         runs = server.runs()
         self.assertEqual(len(runs), 1, runs)
         self.assertEqual(runs[0]["event_id"], first.json()["event_id"])
+
+    def test_concurrent_copies_of_one_delivery_are_accepted_once(self):
+        server = start_hookflow(self, workflows=[EXAMPLE_WORKFLOW])
+        answers = []
+        lock = threading.Lock()
+
+        def send():
+            answer = server.deliver(INVOICE)
+            with lock:
+                answers.append(answer)
+
+        threads = [threading.Thread(target=send) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        self.assertEqual([a.status for a in answers], [200] * 12, answers)
+        statuses = sorted(a.json()["status"] for a in answers)
+        self.assertEqual(statuses, ["accepted"] + ["duplicate"] * 11)
+        self.assertEqual(len({a.json()["event_id"] for a in answers}), 1, answers)
+        self.assertEqual(len(server.events()), 1)
+        self.assertEqual(len(server.runs()), 1)
 
     def test_tampered_body_is_401_and_nothing_is_stored(self):
         server = start_hookflow(self, workflows=[EXAMPLE_WORKFLOW])
@@ -109,15 +134,16 @@ class IngestTest(unittest.TestCase):
 
     def test_secret_and_expected_signature_never_appear_in_answers_or_logs(self):
         mock = start_mock(self)
-        server = start_hookflow(self, mock=mock, workflows=[EXAMPLE_WORKFLOW],
-                                config={"server": {"max_body_bytes": 4096}})
+        server = start_hookflow(self, mock=mock, workflows=[EXAMPLE_WORKFLOW])
         t = int(time.time())
         bad_body = tampered(INVOICE)
         expected_sig = hmac.new(STRIPE_SECRET.encode(), b"%d." % t + bad_body,
                                 hashlib.sha256).hexdigest()
         answers = [
-            server.post("/hooks/stripe", bad_body, {"Stripe-Signature": sign_stripe(STRIPE_SECRET, INVOICE, t)}),
-            server.post("/hooks/stripe", INVOICE, {"Stripe-Signature": "t=%d,v1=%s" % (t, "0" * 64)}),
+            server.post("/hooks/stripe", bad_body,
+                        {"Stripe-Signature": sign_stripe(STRIPE_SECRET, INVOICE, t)}),
+            server.post("/hooks/stripe", INVOICE,
+                        {"Stripe-Signature": "t=%d,v1=%s" % (t, "0" * 64)}),
             server.post("/hooks/stripe", INVOICE, {"Stripe-Signature": "garbage"}),
             server.post("/hooks/stripe", INVOICE, {}),
             server.post("/hooks/stripe", b"[]", stripe_headers(b"[]")),
@@ -180,6 +206,26 @@ class IngestTest(unittest.TestCase):
             self.assertEqual(answer.status, 401, "secret %r: %r" % (secret, answer))
             self.assert_error_body(answer)
         self.assertEqual(server.events(), [])
+
+    def test_each_rejection_is_logged_with_its_reason_and_status(self):
+        server = start_hookflow(self, workflows=[EXAMPLE_WORKFLOW],
+                                config={"server": {"max_body_bytes": 4096}})
+        big = b'{"pad":"' + b"x" * 5000 + b'"}'
+        headers = stripe_headers(big)
+        headers["Content-Length"] = str(len(big))
+        sent = {
+            401: server.post("/hooks/stripe", b"{}", {}).status,
+            400: server.post("/hooks/stripe", b"[]", stripe_headers(b"[]")).status,
+            413: stream_post(server.port, "/hooks/stripe", headers,
+                             [big[:2048], big[2048:]]).status,
+        }
+        self.assertEqual(sent, {401: 401, 400: 400, 413: 413})
+        time.sleep(0.3)  # let the log lines reach the reader thread
+        for status in sent:
+            lines = [line for line in server.lines() if "http_status=%d" % status in line
+                     and "reason=" in line and "source=stripe" in line]
+            self.assertTrue(lines, "no log line for the %d rejection:\n%s"
+                            % (status, server.output()))
 
     def test_sign_cli_prints_headers_that_make_a_valid_delivery(self):
         server = start_hookflow(self, workflows=[EXAMPLE_WORKFLOW])

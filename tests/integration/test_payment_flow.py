@@ -134,7 +134,8 @@ class PaymentFlowTest(unittest.TestCase):
         self.assertEqual(chat["messages"][0]["content"],
                          "You write short, kind payment-recovery emails.")
         prompt = chat["messages"][1]["content"]
-        invoice = fixture_json("payloads", "stripe", "invoice.payment_failed.json")["data"]["object"]
+        invoice = fixture_json("payloads", "stripe", "invoice.payment_failed.json")
+        invoice = invoice["data"]["object"]
         self.assertIn(CUSTOMER["name"], prompt)
         self.assertIn(str(invoice["amount_due"]), prompt)
         self.assertIn(invoice["currency"], prompt)
@@ -149,7 +150,7 @@ class PaymentFlowTest(unittest.TestCase):
 
     # -- tests --------------------------------------------------------------------------------
 
-    def test_invoice_payment_failed_enterprise_customer_runs_all_five_steps_and_posts_to_slack(self):
+    def test_invoice_payment_failed_enterprise_customer_runs_five_steps_and_posts_to_slack(self):
         self.route_crm_tier("enterprise")
         server = start_hookflow(self, mock=self.mock, workflows=ALL_WORKFLOWS)
         run, shown = self.deliver_and_finish(server, "invoice.payment_failed")
@@ -162,7 +163,8 @@ class PaymentFlowTest(unittest.TestCase):
         self.assertEqual(steps["customer"]["output"]["email"], CUSTOMER["email"])
         self.assertEqual(steps["tier"]["output"]["tier"], "enterprise")
         self.assertEqual(steps["draft"]["output"]["text"], LLM_TEXT)
-        self.assertEqual(steps["email"]["output"]["message_id"], SENDGRID_202["headers"]["X-Message-Id"])
+        self.assertEqual(steps["email"]["output"]["message_id"],
+                         SENDGRID_202["headers"]["X-Message-Id"])
         self.assertEqual(steps["notify"]["output"]["ts"], SLACK_OK["ts"])
         self.assert_no_keys_in(shown)
 

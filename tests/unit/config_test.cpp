@@ -149,6 +149,48 @@ TEST(Config, FullConfig_ParsesSourcesAndConnectors) {
     EXPECT_EQ(llm.settings.size(), 1u);
 }
 
+// DESIGN.md's example, verbatim: `${VAR}` unquoted inside `[ ]` and `{ }` is not plain YAML.
+constexpr const char* kDesignExample = R"(server:
+  listen: 127.0.0.1:8080
+  public_url: https://hooks.example.com   # as the provider sees us (Twilio signs it)
+  max_body_bytes: 1048576
+storage:
+  sqlite: var/hookflow.db
+engine:
+  workers: 16
+workflows:
+  dir: workflows
+log:
+  level: info
+  format: text          # or json
+  file: ""              # empty: stdout only
+admin:
+  token: ${HOOKFLOW_ADMIN_TOKEN:-}
+sources:
+  stripe:
+    provider: stripe
+    secrets: [${STRIPE_WEBHOOK_SECRET}]   # several while rotating
+    tolerance_seconds: 300
+connectors:
+  stripe:   { base_url: https://api.stripe.com, api_key: ${STRIPE_API_KEY} }
+  crm:      { base_url: ${CRM_BASE_URL}, token: ${CRM_TOKEN} }
+  llm:      { base_url: https://api.openai.com/v1, api_key: ${OPENAI_API_KEY}, model: gpt-4o-mini }
+  sendgrid: { base_url: https://api.sendgrid.com, api_key: ${SENDGRID_API_KEY} }
+  slack:    { base_url: https://slack.com/api, token: ${SLACK_BOT_TOKEN} }
+)";
+
+TEST(Config, UnquotedVarInFlowCollections_Parses) {
+    auto env = env_of({{"STRIPE_WEBHOOK_SECRET", "whsec_a"}, {"CRM_BASE_URL", "http://crm"}});
+    auto config = parse_config(kDesignExample, "design.yaml", env);
+    ASSERT_TRUE(config.ok()) << config.error().log_text;
+    EXPECT_EQ(config->sources.at("stripe").secrets, std::vector<std::string>{"whsec_a"});
+    EXPECT_EQ(config->connectors.at("crm").base_url, "http://crm");
+    EXPECT_EQ(config->connectors.at("crm").get("token").missing_var, "CRM_TOKEN");
+    EXPECT_EQ(config->connectors.at("llm").get("model").value, "gpt-4o-mini");
+    EXPECT_EQ(config->connectors.at("slack").get("token").missing_var, "SLACK_BOT_TOKEN");
+    EXPECT_EQ(config->connectors.size(), 5u);
+}
+
 TEST(Config, EmptyText_AllDefaults) {
     auto config = parse_config("", "empty.yaml", env_of({}));
     ASSERT_TRUE(config.ok()) << config.error().log_text;

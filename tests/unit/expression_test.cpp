@@ -68,6 +68,8 @@ TEST(Expression, Paths_ReachIntoTheContext) {
     EXPECT_EQ(eval_ok("event.data.object.lines[1 + 1].id"), json("il_3"));
     EXPECT_EQ(eval_ok("steps.customer.output.email"), json("jenny@example.com"));
     EXPECT_EQ(eval_ok("run.attempt"), json(2));
+    EXPECT_EQ(eval_ok("run.attempt-1"), json(nullptr));  // one name: `attempt-1`
+    EXPECT_EQ(eval_ok("run.attempt - 1"), json(1));
 }
 
 TEST(Expression, MissingPath_IsNull) {
@@ -75,7 +77,7 @@ TEST(Expression, MissingPath_IsNull) {
     EXPECT_EQ(eval_ok("nowhere"), json(nullptr));
     EXPECT_EQ(eval_ok("event.data.object.lines[3]"), json(nullptr));
     EXPECT_EQ(eval_ok("event.data.object.lines[-4]"), json(nullptr));
-    EXPECT_EQ(eval_ok("event.type.length"), json(nullptr));  // into a string
+    EXPECT_EQ(eval_ok("event.type.length"), json(nullptr));           // into a string
     EXPECT_EQ(eval_ok("event.data.object.lines.id"), json(nullptr));  // name into an array
     EXPECT_EQ(eval_ok("steps.later.output.x"), json(nullptr));
 }
@@ -152,7 +154,8 @@ TEST(Expression, Functions_Work) {
 TEST(Expression, Errors_NameTheExpressionAndColumn) {
     EXPECT_EQ(eval_error("a >< b"), "expression 'a >< b': unexpected '<' at column 4");
     EXPECT_EQ(eval_error("1 +"), "expression '1 +': unexpected end of expression at column 4");
-    EXPECT_EQ(eval_error("(1 + 2"), "expression '(1 + 2': unexpected end of expression at column 7");
+    EXPECT_EQ(eval_error("(1 + 2"),
+              "expression '(1 + 2': unexpected end of expression at column 7");
     EXPECT_EQ(eval_error("a # b"), "expression 'a # b': unexpected '#' at column 3");
     EXPECT_EQ(eval_error("'open"), "expression ''open': unterminated string at column 1");
     EXPECT_EQ(eval_error("a b"), "expression 'a b': unexpected 'b' at column 3");
@@ -232,10 +235,11 @@ TEST(Render, SingleExpression_KeepsItsType) {
 }
 
 TEST(Render, Interpolation_MixesTextAndValues) {
-    auto text = render(json("/v1/customers/${{ event.data.object.customer }}?n=${{ 1 + 1 }}"
-                            "&x=${{ event.nothing }}&p=${{ event.data.object.paid }}"
-                            "&m=${{ event.data.object['meta-data'] }}&r=${{ event.data.object.ratio }}"),
-                       context());
+    auto text =
+        render(json("/v1/customers/${{ event.data.object.customer }}?n=${{ 1 + 1 }}"
+                    "&x=${{ event.nothing }}&p=${{ event.data.object.paid }}"
+                    "&m=${{ event.data.object['meta-data'] }}&r=${{ event.data.object.ratio }}"),
+               context());
     ASSERT_TRUE(text.ok()) << text.error().log_text;
     EXPECT_EQ(*text, json(R"(/v1/customers/cus_123?n=2&x=&p=false&m={"tier":"gold"}&r=0.5)"));
 
@@ -255,10 +259,11 @@ TEST(Render, NestedValues_RenderElementByElement) {
                  {"body", {{"name", "Hi ${{ steps.customer.output.name }}"}}}};
     auto rendered = render(with, context());
     ASSERT_TRUE(rendered.ok());
-    EXPECT_EQ(*rendered, json({{"to", "jenny@example.com"},
-                               {"count", 3},
-                               {"flags", {true, 2}},
-                               {"body", {{"name", "Hi Jenny"}}}}));
+    EXPECT_EQ(*rendered,
+              json({{"to", "jenny@example.com"},
+                    {"count", 3},
+                    {"flags", {true, 2}},
+                    {"body", {{"name", "Hi Jenny"}}}}));
 }
 
 TEST(Render, Errors_AreReported) {

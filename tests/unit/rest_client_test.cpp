@@ -1,4 +1,6 @@
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <mutex>
@@ -14,11 +16,19 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <zlib.h>
 
 #include <hookflow/common/headers.hpp>
@@ -399,6 +409,168 @@ TEST(RestClient, UnknownScheme_NetworkError) {
     ASSERT_FALSE(response.ok());
     EXPECT_EQ(response.error().code, Errc::network);
     EXPECT_EQ(client.connections_opened(), 0u);
+}
+
+// ---- TLS ----
+
+struct TestCert {
+    std::string cert_pem;
+    std::string key_pem;
+};
+
+std::string bio_text(BIO* bio) {
+    char* data = nullptr;
+    auto size = BIO_get_mem_data(bio, &data);
+    std::string out(data, static_cast<std::size_t>(size));
+    BIO_free(bio);
+    return out;
+}
+
+/// A self-signed certificate for IP 127.0.0.1, valid for an hour.
+TestCert make_cert() {
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    X509* cert = X509_new();
+    X509_set_version(cert, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(cert), 1);
+    X509_gmtime_adj(X509_getm_notBefore(cert), -60);
+    X509_gmtime_adj(X509_getm_notAfter(cert), 3600);
+    X509_set_pubkey(cert, key);
+    X509_NAME* name = X509_get_subject_name(cert);
+    X509_NAME_add_entry_by_txt(name,
+                               "CN",
+                               MBSTRING_ASC,
+                               reinterpret_cast<const unsigned char*>("hookflow test"),
+                               -1,
+                               -1,
+                               0);
+    X509_set_issuer_name(cert, name);
+    X509V3_CTX ctx;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
+    X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "IP:127.0.0.1");
+    X509_add_ext(cert, san, -1);
+    X509_EXTENSION_free(san);
+    X509_sign(cert, key, EVP_sha256());
+
+    BIO* cert_bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(cert_bio, cert);
+    BIO* key_bio = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(key_bio, key, nullptr, nullptr, 0, nullptr, nullptr);
+    X509_free(cert);
+    EVP_PKEY_free(key);
+    return {bio_text(cert_bio), bio_text(key_bio)};
+}
+
+/// A loopback HTTPS server answering every request with 200 "secure".
+class TlsServer {
+  public:
+    explicit TlsServer(const TestCert& cert)
+        : ctx_(asio::ssl::context::tls_server),
+          acceptor_(ioc_, {asio::ip::make_address("127.0.0.1"), 0}) {
+        ctx_.use_certificate_chain(asio::buffer(cert.cert_pem));
+        ctx_.use_private_key(asio::buffer(cert.key_pem), asio::ssl::context::pem);
+        asio::co_spawn(ioc_, accept_loop(), asio::detached);
+        thread_ = std::thread([this] { ioc_.run(); });
+    }
+
+    ~TlsServer() {
+        ioc_.stop();
+        thread_.join();
+    }
+
+    std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+    std::size_t accepted() const { return accepted_.load(); }
+
+  private:
+    asio::awaitable<void> accept_loop() {
+        for (int i = 0; i < 100; ++i) {
+            auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
+            if (ec) {
+                co_return;
+            }
+            accepted_.fetch_add(1);
+            asio::co_spawn(ioc_, serve(std::move(socket)), asio::detached);
+        }
+    }
+
+    asio::awaitable<void> serve(tcp::socket socket) {
+        namespace http = boost::beast::http;
+        boost::beast::ssl_stream<boost::beast::tcp_stream> stream(std::move(socket), ctx_);
+        auto [hs_ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+        if (hs_ec) {
+            co_return;
+        }
+        boost::beast::flat_buffer buffer;
+        for (int i = 0; i < 100; ++i) {
+            http::request<http::string_body> request;
+            auto [read_ec, n] = co_await http::async_read(stream, buffer, request, kTuple);
+            if (read_ec) {
+                co_return;
+            }
+            http::response<http::string_body> response{http::status::ok, 11};
+            response.body() = "secure";
+            response.prepare_payload();
+            auto [write_ec, w] = co_await http::async_write(stream, response, kTuple);
+            if (write_ec) {
+                co_return;
+            }
+        }
+    }
+
+    asio::io_context ioc_;
+    asio::ssl::context ctx_;
+    tcp::acceptor acceptor_;
+    std::thread thread_;
+    std::atomic<std::size_t> accepted_{0};
+};
+
+/// A fresh temp dir holding the certificate as a PEM file.
+std::string write_ca_file(const TestCert& cert) {
+    std::string dir_template =
+        (std::filesystem::temp_directory_path() / "hookflow-tls-XXXXXX").string();
+    auto* dir = mkdtemp(dir_template.data());
+    EXPECT_NE(dir, nullptr);
+    auto path = std::string(dir) + "/ca.pem";
+    std::ofstream(path) << cert.cert_pem;
+    return path;
+}
+
+TEST(RestClient, HttpsWithCaFile_VerifiedAndReused) {
+    auto cert = make_cert();
+    TlsServer server(cert);
+    auto ca_file = write_ca_file(cert);
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+    HttpRequest request;
+    request.url = "https://127.0.0.1:" + std::to_string(server.port()) + "/secure";
+    request.ca_file = ca_file;
+
+    auto first = run(ioc, client.send(request));
+    auto second = run(ioc, client.send(request));
+
+    ASSERT_TRUE(first.ok()) << first.error().log_text;
+    ASSERT_TRUE(second.ok()) << second.error().log_text;
+    EXPECT_EQ(first->status, 200);
+    EXPECT_EQ(second->body, "secure");
+    EXPECT_EQ(server.accepted(), 1u);
+    std::filesystem::remove_all(std::filesystem::path(ca_file).parent_path());
+}
+
+TEST(RestClient, HttpsUntrustedCertificate_VerifyFailed) {
+    auto cert = make_cert();
+    TlsServer server(cert);
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+    HttpRequest request;
+    request.url = "https://127.0.0.1:" + std::to_string(server.port()) + "/secure";
+
+    auto response = run(ioc, client.send(request));
+
+    ASSERT_FALSE(response.ok());
+    EXPECT_EQ(response.error().code, Errc::network);
+    EXPECT_TRUE(response.error().log_text.starts_with(
+        "tls handshake with 127.0.0.1: certificate verify failed"))
+        << response.error().log_text;
 }
 
 // ---- connectors against the same kind of mock ----

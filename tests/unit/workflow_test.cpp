@@ -77,7 +77,7 @@ TEST(Workflow, ValidExample_ParsesAllFields) {
     EXPECT_EQ(wf.on.source, "stripe");
     EXPECT_EQ(wf.on.events, (std::vector<std::string>{"invoice.payment_failed", "charge.*"}));
     EXPECT_EQ(wf.on.if_expr, "event.data.object.amount_due > 0");
-    EXPECT_EQ(wf.on.line, 4);
+    EXPECT_EQ(wf.on.line, 5);  // where the map under `on:` starts
     ASSERT_EQ(wf.steps.size(), 2u);
 
     const auto& customer = wf.steps[0];
@@ -120,17 +120,20 @@ TEST(Workflow, MalformedYaml_NamesFileAndLine) {
 
 TEST(Workflow, UnknownKey_SuggestsTheNearest) {
     auto errors = error_texts("name: x\non:\n  source: stripe\nstesp:\n  - id: a\n");
-    EXPECT_EQ(errors, (std::vector<std::string>{
-                          "wf.yaml:4:1: unknown key 'stesp' in workflow; did you mean 'steps'?",
-                          "wf.yaml:1:1: missing required key 'steps'"}));
+    EXPECT_EQ(errors,
+              (std::vector<std::string>{
+                  "wf.yaml:4:1: unknown key 'stesp' in workflow; did you mean 'steps'?",
+                  "wf.yaml:1:1: missing required key 'steps'"}));
 
     auto far = error_texts(steps_with("  - id: a\n    uses: http.request\n    timeout: 5\n"));
     EXPECT_EQ(far, (std::vector<std::string>{"wf.yaml:7:5: unknown key 'timeout' in step 'a'"}));
 
-    auto in_on = error_texts("name: x\non:\n  source: stripe\n  event: [a]\nsteps:\n"
-                             "  - id: a\n    uses: http.request\n");
-    EXPECT_EQ(in_on, (std::vector<std::string>{
-                         "wf.yaml:4:3: unknown key 'event' in 'on'; did you mean 'events'?"}));
+    auto in_on = error_texts(
+        "name: x\non:\n  source: stripe\n  event: [a]\nsteps:\n"
+        "  - id: a\n    uses: http.request\n");
+    EXPECT_EQ(in_on,
+              (std::vector<std::string>{
+                  "wf.yaml:4:3: unknown key 'event' in 'on'; did you mean 'events'?"}));
 }
 
 TEST(Workflow, DuplicateStepId_Reported) {
@@ -142,47 +145,54 @@ TEST(Workflow, DuplicateStepId_Reported) {
 
 TEST(Workflow, MissingUses_Reported) {
     auto errors = error_texts(steps_with("  - id: a\n    with: {x: 1}\n"));
-    EXPECT_EQ(errors, (std::vector<std::string>{"wf.yaml:5:5: step 'a': missing required key 'uses'"}));
+    EXPECT_EQ(errors,
+              (std::vector<std::string>{"wf.yaml:5:5: step 'a': missing required key 'uses'"}));
 }
 
 TEST(Workflow, BadUsesFormat_Reported) {
     auto errors = error_texts(steps_with("  - id: a\n    uses: stripe\n"));
-    EXPECT_EQ(errors, (std::vector<std::string>{
-                          "wf.yaml:6:11: step 'a': 'uses' must be connector.action, got 'stripe'"}));
+    EXPECT_EQ(errors,
+              (std::vector<std::string>{
+                  "wf.yaml:6:11: step 'a': 'uses' must be connector.action, got 'stripe'"}));
 }
 
 TEST(Workflow, BadStepId_Reported) {
     auto errors = error_texts(steps_with("  - id: Send Email\n    uses: http.request\n"));
-    EXPECT_EQ(errors, (std::vector<std::string>{
-                          "wf.yaml:5:9: step id 'Send Email' must use only a-z, 0-9, '_' and '-'"}));
+    EXPECT_EQ(errors,
+              (std::vector<std::string>{
+                  "wf.yaml:5:9: step id 'Send Email' must use only a-z, 0-9, '_' and '-'"}));
 }
 
 TEST(Workflow, MalformedExpression_Reported) {
     auto errors = error_texts(
         steps_with("  - id: a\n    uses: http.request\n    with:\n      url: x/${{ a >< b }}\n"));
-    EXPECT_EQ(errors, (std::vector<std::string>{
-                          "wf.yaml:8:12: step 'a': with.url: expression 'a >< b': unexpected '<' "
-                          "at column 4"}));
+    EXPECT_EQ(errors,
+              (std::vector<std::string>{
+                  "wf.yaml:8:12: step 'a': with.url: expression 'a >< b': unexpected '<' "
+                  "at column 4"}));
 
     auto in_if = error_texts(steps_with("  - id: a\n    uses: http.request\n    if: ${{ (1 }}\n"));
-    EXPECT_EQ(in_if, (std::vector<std::string>{
-                         "wf.yaml:7:9: step 'a': if: expression '(1': unexpected end of "
-                         "expression at column 3"}));
+    EXPECT_EQ(
+        in_if,
+        (std::vector<std::string>{"wf.yaml:7:9: step 'a': if: expression '(1': unexpected end of "
+                                  "expression at column 3"}));
 
     auto open = error_texts(
         steps_with("  - id: a\n    uses: http.request\n    with:\n      url: x/${{ a\n"));
-    EXPECT_EQ(open, (std::vector<std::string>{
-                        "wf.yaml:8:12: step 'a': with.url: template 'x/${{ a': unterminated "
-                        "'${{' at column 3"}));
+    EXPECT_EQ(open,
+              (std::vector<std::string>{
+                  "wf.yaml:8:12: step 'a': with.url: template 'x/${{ a': unterminated "
+                  "'${{' at column 3"}));
 }
 
 TEST(Workflow, ForwardStepReference_Reported) {
     auto errors = error_texts(steps_with(
         "  - id: a\n    uses: http.request\n    with:\n      url: ${{ steps.b.output.url }}\n"
         "  - id: b\n    uses: http.request\n    if: ${{ steps['b'].status == 'x' }}\n"));
-    EXPECT_EQ(errors, (std::vector<std::string>{
-                          "wf.yaml:8:12: step 'a': with.url: 'steps.b' is not an earlier step",
-                          "wf.yaml:11:9: step 'b': if: 'steps.b' is not an earlier step"}));
+    EXPECT_EQ(errors,
+              (std::vector<std::string>{
+                  "wf.yaml:8:12: step 'a': with.url: 'steps.b' is not an earlier step",
+                  "wf.yaml:11:9: step 'b': if: 'steps.b' is not an earlier step"}));
 }
 
 TEST(Workflow, SeveralErrors_AllReported) {
@@ -199,14 +209,15 @@ steps:
     with:
       list: ["${{ 1 + }}"]
 )");
-    EXPECT_EQ(errors, (std::vector<std::string>{
-                          "wf.yaml:3:3: 'on': missing required key 'source'",
-                          "wf.yaml:3:11: 'on.events' must be a list of strings",
-                          "wf.yaml:6:11: step 'a': 'uses' must be connector.action, got 'nodot'",
-                          "wf.yaml:7:5: step 2: missing required key 'id'",
-                          "wf.yaml:8:5: unknown key 'wiht' in step 2; did you mean 'with'?",
-                          "wf.yaml:12:14: step 'c': with.list[0]: expression '1 +': unexpected "
-                          "end of expression at column 4"}));
+    EXPECT_EQ(errors,
+              (std::vector<std::string>{
+                  "wf.yaml:3:3: 'on': missing required key 'source'",
+                  "wf.yaml:3:11: 'on.events' must be a list of strings",
+                  "wf.yaml:6:11: step 'a': 'uses' must be connector.action, got 'nodot'",
+                  "wf.yaml:7:5: step 2: missing required key 'id'",
+                  "wf.yaml:8:5: unknown key 'wiht' in step 2; did you mean 'with'?",
+                  "wf.yaml:12:14: step 'c': with.list[0]: expression '1 +': unexpected "
+                  "end of expression at column 4"}));
 }
 
 TEST(Workflow, StructureErrors_Reported) {
@@ -254,14 +265,26 @@ TEST(Workflow, CheckReferences_ReportsUnknownNames) {
     for (const auto& error : errors) {
         texts.push_back(error.to_string());
     }
-    EXPECT_EQ(texts, (std::vector<std::string>{
-                         "r.yaml:4:1: unknown source 'stripe'",
-                         "r.yaml:9:1: step 'customer': connector 'stripe' has no action 'request'",
-                         "r.yaml:20:1: step 'notify': unknown connector 'slack'"}));
+    EXPECT_EQ(texts,
+              (std::vector<std::string>{
+                  "r.yaml:5:1: unknown source 'stripe'",
+                  "r.yaml:9:1: step 'customer': connector 'stripe' has no action 'request'",
+                  "r.yaml:20:1: step 'notify': unknown connector 'slack'"}));
+}
+
+TEST(Workflow, RepositoryExamples_LoadWithoutErrors) {
+    auto outcome =
+        load_workflows(std::filesystem::path(HOOKFLOW_FIXTURES) / ".." / ".." / "workflows");
+    for (const auto& error : outcome.errors) {
+        ADD_FAILURE() << error.to_string();
+    }
+    ASSERT_FALSE(outcome.workflows.empty());
+    EXPECT_EQ(outcome.workflows[0]->name, "payment-failed-recovery");
+    EXPECT_EQ(outcome.workflows[0]->steps.size(), 5u);
 }
 
 class TempDir {
-public:
+  public:
     TempDir() {
         std::string pattern = (std::filesystem::temp_directory_path() / "wf_test_XXXXXX").string();
         path_ = mkdtemp(pattern.data());
@@ -272,7 +295,7 @@ public:
         std::ofstream(path_ / name, std::ios::binary) << text;
     }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 
