@@ -2,7 +2,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stderr_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "app/commands.hpp"
@@ -38,6 +38,18 @@ void add_read_commands(CLI::App& app, Options& o) {
     }
 }
 
+void add_recovery_commands(CLI::App& app, Options& o) {
+    auto* dead = add_command(app, "dead", "Runs that ran out of attempts");
+    dead->require_subcommand(1);
+    auto* list = add_command(*dead, "list", "List dead runs");
+    list->add_option("--limit", o.limit, "How many to list")->capture_default_str();
+    list->add_flag("--json", o.json, "Print JSON");
+    auto* retry = add_command(*dead, "retry", "Queue a dead run again from its failed step");
+    retry->add_option("RUN_ID", o.id, "The run")->required();
+    auto* replay = add_command(app, "replay", "Queue new runs for a stored event");
+    replay->add_option("EVENT_ID", o.id, "The event")->required();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,6 +65,7 @@ int main(int argc, char** argv) {
     sign->add_option("--source", o.source, "Source name in the config")->required();
     sign->add_option("FILE", o.file, "The body to sign")->required()->check(CLI::ExistingFile);
     add_read_commands(app, o);
+    add_recovery_commands(app, o);
 
     CLI11_PARSE(app, argc, argv);
 
@@ -69,6 +82,13 @@ int main(int argc, char** argv) {
     }
     if (sign->parsed()) {
         return hookflow::app::sign(o.config, o.source, o.file);
+    }
+    if (auto* dead = app.get_subcommand("dead"); dead->parsed()) {
+        return dead->get_subcommand("list")->parsed() ? dead_list(o.config, o.limit, o.json)
+                                                      : dead_retry(o.config, o.id);
+    }
+    if (app.get_subcommand("replay")->parsed()) {
+        return hookflow::app::replay(o.config, o.id);
     }
     auto* events = app.get_subcommand("events");
     auto* runs = app.get_subcommand("runs");

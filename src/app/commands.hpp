@@ -26,4 +26,13 @@ int events_show(const std::string& config_path, const std::string& id, bool as_j
 int runs_list(const std::string& config_path, int limit, bool as_json);
 int runs_show(const std::string& config_path, const std::string& id, bool as_json);
 
+/// `hookflow dead list`: runs that used up their attempts or failed for good.
+int dead_list(const std::string& config_path, int limit, bool as_json);
+
+/// `hookflow dead retry RUN_ID`: queues a dead run again; it resumes at the failed step.
+int dead_retry(const std::string& config_path, const std::string& run_id);
+
+/// `hookflow replay EVENT_ID`: queues new runs for a stored event from their first step.
+int replay(const std::string& config_path, const std::string& event_id);
+
 }  // namespace hookflow::app

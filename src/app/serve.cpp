@@ -138,8 +138,12 @@ int serve(const std::string& config_path) {
     s.health = std::make_unique<admin::Health>(*s.store);
     s.health->set_workflows_loaded(true);
     add_routes(s);
+    auto options = server_options(config->server);
+    options.on_refused = [&s](std::string_view target, const Error& error) {
+        s.ingest->log_refused(target, error);
+    };
     s.server = std::make_unique<http::Server>(
-        s.io.get_executor(), server_options(config->server),
+        s.io.get_executor(), std::move(options),
         [&s](http::Exchange& e) { return s.router.dispatch(e); });
     if (auto started = s.server->start(); !started) {
         spdlog::error("cannot start the server {}", logf::field(logf::kErr, started.error().log_text));

@@ -60,7 +60,10 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
                                     beast::flat_buffer& buffer,
                                     const std::string& peer,
                                     bool first);
-    asio::awaitable<void> refuse(beast::tcp_stream& stream, const Error& error, unsigned version);
+    asio::awaitable<void> refuse(beast::tcp_stream& stream,
+                                 const Error& error,
+                                 unsigned version,
+                                 std::string_view target);
 };
 
 asio::awaitable<void> Server::Impl::accept_loop() {
@@ -99,7 +102,11 @@ asio::awaitable<void> Server::Impl::run_session(tcp::socket socket) {
 
 asio::awaitable<void> Server::Impl::refuse(beast::tcp_stream& stream,
                                            const Error& error,
-                                           unsigned version) {
+                                           unsigned version,
+                                           std::string_view target) {
+    if (options.on_refused) {
+        options.on_refused(target, error);
+    }
     // Answer, stop sending, then drain what the client still sends so it reads our answer.
     auto res = error_response(error, version, false);
     stream.expires_after(options.header_timeout);
@@ -131,14 +138,15 @@ asio::awaitable<bool> Server::Impl::serve_one(beast::tcp_stream& stream,
     // one the idle deadline.
     stream.expires_after(first ? options.header_timeout : options.idle_timeout);
     auto [ec, n] = co_await beast_http::async_read_header(stream, buffer, parser, kTuple);
+    auto target = std::string(parser.get().target());
     if (ec == beast_http::error::body_limit) {
-        co_await refuse(stream, make_error(Errc::payload_too_large, "body too large"), 11);
+        co_await refuse(stream, make_error(Errc::payload_too_large, "body too large"), 11, target);
         co_return false;
     }
     if (ec) {
         if (ec != beast_http::error::end_of_stream && ec != beast::error::timeout &&
             ec != asio::error::connection_reset && ec != asio::error::eof) {
-            co_await refuse(stream, make_error(Errc::bad_request, "malformed request"), 11);
+            co_await refuse(stream, make_error(Errc::bad_request, "malformed request"), 11, target);
         }
         co_return false;
     }
@@ -154,7 +162,8 @@ asio::awaitable<bool> Server::Impl::serve_one(beast::tcp_stream& stream,
     stream.expires_after(options.body_timeout);
     std::tie(ec, n) = co_await beast_http::async_read(stream, buffer, parser, kTuple);
     if (ec == beast_http::error::body_limit) {
-        co_await refuse(stream, make_error(Errc::payload_too_large, "body too large"), version);
+        co_await refuse(
+            stream, make_error(Errc::payload_too_large, "body too large"), version, target);
         co_return false;
     }
     if (ec) {

@@ -39,9 +39,13 @@ std::string headers_json(const Headers& headers) {
     return array.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+std::string source_name(std::string_view target) {
+    auto path = http::path_of(target);
+    return path.starts_with(kHooksPrefix) ? std::string(path.substr(kHooksPrefix.size())) : "";
+}
+
 std::string source_name(const http::Request& request) {
-    auto path = http::path_of(std::string_view(request.target().data(), request.target().size()));
-    return std::string(path.substr(kHooksPrefix.size()));
+    return source_name(std::string_view(request.target().data(), request.target().size()));
 }
 
 // Only JSON objects are what the JSON providers send; anything else is refused before storing.
@@ -54,15 +58,17 @@ Result<json> parse_object(std::string_view body) {
 }
 
 
-http::Response reject(const http::Exchange& exchange, const std::string& source, const Error& error) {
-    auto response =
-        http::error_response(error, exchange.request.version(), exchange.request.keep_alive());
+void log_rejection(std::string_view request_id, std::string_view source, const Error& error) {
     spdlog::warn("delivery rejected {} {} {} {}",
-                 logf::field(logf::kRequest, exchange.request_id),
+                 logf::field(logf::kRequest, request_id),
                  logf::field(logf::kSource, source),
                  logf::field(logf::kReason, error.log_text),
-                 logf::field(logf::kHttpStatus, response.result_int()));
-    return response;
+                 logf::field(logf::kHttpStatus, http::status_for(error.code)));
+}
+
+http::Response reject(const http::Exchange& exchange, const std::string& source, const Error& error) {
+    log_rejection(exchange.request_id, source, error);
+    return http::error_response(error, exchange.request.version(), exchange.request.keep_alive());
 }
 
 // Verifies the raw body as received, then parses it and reads the provider's ids.
@@ -140,6 +146,13 @@ Ingest::Ingest(std::map<std::string, Source> sources,
       on_enqueued_(std::move(on_enqueued)),
       workflows_(std::make_shared<engine::WorkflowSet>(
           std::vector<std::shared_ptr<const engine::Workflow>>{})) {}
+
+void Ingest::log_refused(std::string_view target, const Error& error) const {
+    auto source = source_name(target);
+    if (!source.empty()) {
+        log_rejection("-", source, error);
+    }
+}
 
 void Ingest::set_workflows(std::shared_ptr<const engine::WorkflowSet> workflows) {
     std::lock_guard lock(workflows_mutex_);

@@ -43,7 +43,7 @@ CREATE TABLE runs (
     workflow TEXT NOT NULL,
     workflow_hash TEXT NOT NULL REFERENCES workflow_definitions(hash),
     status TEXT NOT NULL
-        CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'dead')),
+        CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'dead', 'stale', 'cancelled')),
     attempt INTEGER NOT NULL DEFAULT 0,
     next_attempt_at_ms INTEGER NOT NULL,
     lease_owner TEXT NOT NULL DEFAULT '',

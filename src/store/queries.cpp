@@ -95,24 +95,28 @@ Result<void> insert_event_row(Connection& db, const std::string& id, const NewEv
     return query.run();
 }
 
-Result<void> insert_run(Connection& db,
-                        const std::string& event_id,
-                        const NewRun& run,
-                        std::int64_t now_ms) {
+Result<std::string> insert_run(Connection& db,
+                               const std::string& event_id,
+                               const NewRun& run,
+                               std::int64_t now_ms) {
     auto definition = db.query(
         "INSERT OR IGNORE INTO workflow_definitions (hash, workflow, definition) "
         "VALUES (?1, ?2, ?3)");
     definition.bind(1, run.workflow_hash).bind(2, run.workflow).bind(3, run.definition);
     if (auto stored = definition.run(); !stored) {
-        return stored;
+        return stored.error();
     }
     auto query = db.query(
         "INSERT INTO runs (id, event_id, workflow, workflow_hash, status, attempt, "
         "next_attempt_at_ms, created_at_ms, updated_at_ms) "
         "VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5, ?5)");
-    query.bind(1, new_id("run", now_ms)).bind(2, event_id).bind(3, run.workflow);
+    auto id = new_id("run", now_ms);
+    query.bind(1, id).bind(2, event_id).bind(3, run.workflow);
     query.bind(4, run.workflow_hash).bind(5, now_ms);
-    return query.run();
+    if (auto done = query.run(); !done) {
+        return done.error();
+    }
+    return id;
 }
 
 Result<std::vector<std::string>> due_run_ids(Connection& db, int max, std::int64_t now_ms) {
@@ -309,6 +313,85 @@ Result<std::vector<StepRow>> select_steps(Connection& db, const std::string& run
         "request_json, output_json, error FROM steps WHERE run_id = ?1 ORDER BY position, step_id");
     query.bind(1, run_id);
     return collect<StepRow>(query, read_step);
+}
+
+}  // namespace hookflow::store::detail
+
+namespace hookflow::store::detail {
+
+Result<std::vector<std::string>> insert_runs(Connection& db,
+                                             const std::string& event_id,
+                                             const std::vector<NewRun>& runs,
+                                             std::int64_t now_ms) {
+    auto event = select_event(db, event_id);
+    if (!event) {
+        return event.error();
+    }
+    if (!*event) {
+        return make_error(Errc::not_found, "no event " + event_id);
+    }
+    std::vector<std::string> ids;
+    for (const auto& run : runs) {
+        auto id = insert_run(db, event_id, run, now_ms);
+        if (!id) {
+            return id.error();
+        }
+        ids.push_back(std::move(*id));
+    }
+    return ids;
+}
+
+Result<bool> requeue_run(Connection& db, const std::string& run_id, std::int64_t now_ms) {
+    // Fresh attempts; the succeeded steps stay recorded, so the run resumes after them.
+    auto query = db.query(
+        "UPDATE runs SET status = 'queued', attempt = 0, next_attempt_at_ms = ?2, "
+        "last_error = '', lease_owner = '', lease_expires_at_ms = 0, updated_at_ms = ?2 "
+        "WHERE id = ?1 AND status IN ('dead', 'failed')");
+    query.bind(1, run_id).bind(2, now_ms);
+    if (auto done = query.run(); !done) {
+        return done.error();
+    }
+    return db.changes() > 0;
+}
+
+Result<bool> extend_lease(Connection& db,
+                          const std::string& run_id,
+                          const std::string& owner,
+                          std::int64_t until_ms) {
+    auto query = db.query(
+        "UPDATE runs SET lease_expires_at_ms = ?3 "
+        "WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'");
+    query.bind(1, run_id).bind(2, owner).bind(3, until_ms);
+    if (auto done = query.run(); !done) {
+        return done.error();
+    }
+    return db.changes() > 0;
+}
+
+Result<bool> release_lease(Connection& db,
+                           const std::string& run_id,
+                           const std::string& owner,
+                           std::int64_t now_ms) {
+    // The attempt was cut short by shutdown, not failed: it is given back.
+    auto query = db.query(
+        "UPDATE runs SET status = 'queued', attempt = MAX(attempt - 1, 0), "
+        "next_attempt_at_ms = ?3, lease_owner = '', lease_expires_at_ms = 0, updated_at_ms = ?3 "
+        "WHERE id = ?1 AND lease_owner = ?2 AND status = 'running'");
+    query.bind(1, run_id).bind(2, owner).bind(3, now_ms);
+    if (auto done = query.run(); !done) {
+        return done.error();
+    }
+    return db.changes() > 0;
+}
+
+Result<std::vector<RunRow>> select_runs_with_status(Connection& db, const std::string& status,
+                                                    int limit) {
+    auto query = db.query(
+        "SELECT id, event_id, workflow, workflow_hash, status, attempt, next_attempt_at_ms, "
+        "lease_owner, lease_expires_at_ms, last_error, created_at_ms, updated_at_ms "
+        "FROM runs WHERE status = ?1 ORDER BY id DESC LIMIT ?2");
+    query.bind(1, status).bind(2, std::int64_t{limit});
+    return collect<RunRow>(query, read_run);
 }
 
 }  // namespace hookflow::store::detail

@@ -36,6 +36,27 @@ Result<bool> update_run_outcome(Connection& db,
                                 const std::string& last_error,
                                 std::int64_t now_ms);
 
+/// Queues more runs for a stored event (replay); their ids. Errc::not_found without the event.
+Result<std::vector<std::string>> insert_runs(Connection& db,
+                                             const std::string& event_id,
+                                             const std::vector<NewRun>& runs,
+                                             std::int64_t now_ms);
+
+/// Queues a dead or failed run again now with fresh attempts; false when it is neither.
+Result<bool> requeue_run(Connection& db, const std::string& run_id, std::int64_t now_ms);
+
+/// Moves the lease of a running run held by `owner` to `until_ms`; false when not held.
+Result<bool> extend_lease(Connection& db,
+                          const std::string& run_id,
+                          const std::string& owner,
+                          std::int64_t until_ms);
+
+/// Gives a running run held by `owner` back to the queue, due now, its attempt not counted.
+Result<bool> release_lease(Connection& db,
+                           const std::string& run_id,
+                           const std::string& owner,
+                           std::int64_t now_ms);
+
 // Reads: on the reader connection (or inside a write, on the writer connection).
 
 /// Up to `limit` events, newest first.
@@ -46,6 +67,9 @@ Result<std::optional<EventRow>> select_event(Connection& db, const std::string& 
 Result<std::vector<RunRow>> select_runs(Connection& db, int limit);
 /// The runs queued for an event, oldest first.
 Result<std::vector<RunRow>> select_runs_for_event(Connection& db, const std::string& event_id);
+/// Up to `limit` runs with this status, newest first.
+Result<std::vector<RunRow>> select_runs_with_status(Connection& db, const std::string& status,
+                                                    int limit);
 /// The run with this id, or nullopt.
 Result<std::optional<RunRow>> select_run(Connection& db, const std::string& id);
 /// A run's recorded steps in workflow order.

@@ -71,6 +71,53 @@ class SqliteStore final : public Store {
             std::move(done));
     }
 
+    void renew_lease(std::string run_id,
+                     std::string owner,
+                     std::int64_t until_ms,
+                     Callback<bool> done) override {
+        submit<bool>(
+            [run_id = std::move(run_id), owner = std::move(owner), until_ms](Connection& db) {
+                return detail::extend_lease(db, run_id, owner, until_ms);
+            },
+            std::move(done));
+    }
+
+    void release_run(std::string run_id, std::string owner, Callback<bool> done) override {
+        submit<bool>(
+            [this, run_id = std::move(run_id), owner = std::move(owner)](Connection& db) {
+                return detail::release_lease(db, run_id, owner, clock_.now_ms());
+            },
+            std::move(done));
+    }
+
+    void retry_run(std::string run_id, Callback<bool> done) override {
+        submit<bool>(
+            [this, run_id = std::move(run_id)](Connection& db) {
+                return detail::requeue_run(db, run_id, clock_.now_ms());
+            },
+            std::move(done));
+    }
+
+    void add_runs(std::string event_id,
+                  std::vector<NewRun> runs,
+                  Callback<std::vector<std::string>> done) override {
+        submit<std::vector<std::string>>(
+            [this, event_id = std::move(event_id), runs = std::move(runs)](Connection& db) {
+                return detail::insert_runs(db, event_id, runs, clock_.now_ms());
+            },
+            std::move(done));
+    }
+
+    std::vector<RunRow> runs_with_status(const std::string& status, int limit) override {
+        std::lock_guard lock(reader_mutex_);
+        auto found = detail::select_runs_with_status(reader_, status, limit);
+        if (!found) {
+            spdlog::warn("store read failed {}", logf::field(logf::kErr, found.error().log_text));
+            return {};
+        }
+        return std::move(*found);
+    }
+
     bool writable() override {
         // On the reader connection: a probe through the writer queue would wait behind every
         // pending batch, and /readyz must answer quickly.

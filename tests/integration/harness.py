@@ -444,10 +444,11 @@ class Hookflow:
         )
 
     def wait_run_finished(self, count=1, timeout=WAIT_SECONDS):
-        """Waits until `count` runs exist and none is queued or running."""
+        """Waits until `count` runs exist and all are final: succeeded or dead (a `failed` run
+        is due for retry)."""
         return self.wait_runs(
             lambda runs: len(runs) >= count
-            and all(r.get("status") not in ("queued", "running") for r in runs),
+            and all(r.get("status") in ("succeeded", "dead") for r in runs),
             timeout,
             "%d finished run(s)" % count,
         )

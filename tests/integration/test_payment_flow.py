@@ -29,6 +29,13 @@ LLM_ANSWER = api_fixture("openai", "chat_completions_200")["response"]["body"]
 LLM_TEXT = LLM_ANSWER["choices"][0]["message"]["content"]
 SENDGRID_202 = api_fixture("sendgrid", "mail_send_plain_html_202")["response"]
 SLACK_OK = api_fixture("slack", "chat_postMessage_200")["response"]["body"]
+INVOICE_PATHS = [
+    "/stripe/v1/customers/" + CUSTOMER_ID,
+    "/crm/contacts/" + CUSTOMER["email"],
+    "/llm/v1/chat/completions",
+    "/sendgrid/v3/mail/send",
+    "/slack/api/chat.postMessage",
+]
 
 
 def stripe_payload(name):
@@ -178,6 +185,43 @@ class PaymentFlowTest(unittest.TestCase):
                                   ("draft", "succeeded"), ("email", "succeeded"),
                                   ("notify", "skipped")])
         self.assert_no_keys_in(shown)
+
+    def test_slack_ok_false_fails_the_step_and_the_run_ends_dead_not_succeeded(self):
+        self.route_crm_tier("enterprise")
+        not_found = api_fixture("slack", "chat_postMessage_channel_not_found")["response"]
+        self.assertEqual(not_found["status"], 200)
+        self.mock.route("POST", "/slack/api/chat.postMessage", not_found["status"],
+                        not_found["headers"], not_found["body"])
+        server = start_hookflow(self, mock=self.mock, workflows=ALL_WORKFLOWS,
+                                config={"engine": {"max_attempts": 2}})
+        answer = server.deliver(stripe_payload("invoice.payment_failed"))
+        self.assertEqual(answer.json()["runs"], 1, answer)
+        runs = server.wait_runs(lambda rs: rs and rs[0]["status"] == "dead", what="a dead run")
+        self.assertIn("channel_not_found", runs[0]["last_error"])
+        paths = [path_of(r) for r in self.mock.snapshot()]
+        # The four steps that succeeded ran once, whether or not the Slack step was retried.
+        self.assertEqual(paths[:4], INVOICE_PATHS[:4])
+        self.assertIn(paths[4:], [INVOICE_PATHS[4:], INVOICE_PATHS[4:] * 2])
+        shown = server.run(runs[0]["id"])
+        steps = self.assert_steps(shown, [("customer", "succeeded"), ("tier", "succeeded"),
+                                          ("draft", "succeeded"), ("email", "succeeded"),
+                                          ("notify", "failed")])
+        self.assertIn("channel_not_found", steps["notify"]["error"])
+
+    def test_slack_unavailable_once_is_retried_without_repeating_succeeded_steps(self):
+        self.route_crm_tier("enterprise")
+        self.mock.route("POST", "/slack/api/chat.postMessage", [
+            (503, {"Content-Type": "text/plain"}, "upstream unavailable"),
+            (200, {"Content-Type": "application/json"}, SLACK_OK),
+        ])
+        server = start_hookflow(self, mock=self.mock, workflows=ALL_WORKFLOWS)
+        run, shown = self.deliver_and_finish(server, "invoice.payment_failed")
+        self.assertEqual([path_of(r) for r in self.mock.snapshot()],
+                         INVOICE_PATHS + INVOICE_PATHS[4:])
+        steps = self.assert_steps(shown, [("customer", "succeeded"), ("tier", "succeeded"),
+                                          ("draft", "succeeded"), ("email", "succeeded"),
+                                          ("notify", "succeeded")])
+        self.assertEqual(steps["notify"]["output"]["ts"], SLACK_OK["ts"])
 
     def test_invoice_with_zero_amount_due_queues_no_run(self):
         self.route_crm_tier("enterprise")

@@ -110,6 +110,23 @@ class FakeStore final : public hookflow::store::Store {
     std::vector<hookflow::store::RunRow> runs_for_event(const std::string&) override { return {}; }
     std::optional<hookflow::store::RunRow> get_run(const std::string&) override { return {}; }
     std::vector<StepRow> steps_for_run(const std::string&) override { return {}; }
+    void renew_lease(std::string, std::string, std::int64_t, hookflow::store::Callback<bool> done) override {
+        submit([done] { done(true); });
+    }
+    void release_run(std::string, std::string, hookflow::store::Callback<bool> done) override {
+        submit([done] { done(true); });
+    }
+    void retry_run(std::string, hookflow::store::Callback<bool> done) override {
+        submit([done] { done(false); });
+    }
+    void add_runs(std::string,
+                  std::vector<hookflow::store::NewRun>,
+                  hookflow::store::Callback<std::vector<std::string>> done) override {
+        submit([done] { done(std::vector<std::string>{}); });
+    }
+    std::vector<hookflow::store::RunRow> runs_with_status(const std::string&, int) override {
+        return {};
+    }
 
     void close() override {
         {

@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -34,6 +35,9 @@ struct ServerOptions {
     std::chrono::seconds header_timeout{10};
     std::chrono::seconds idle_timeout{60};
     std::chrono::seconds body_timeout{30};
+    /// Told of each request the server refuses itself, before any handler sees it (413, 400),
+    /// with the request target ("" when unknown), so the application can log it its way.
+    std::function<void(std::string_view target, const Error& error)> on_refused;
 };
 
 /// A JSON answer `{"error": reason}` with the status for `code`.

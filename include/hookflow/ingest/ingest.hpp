@@ -36,6 +36,9 @@ public:
     /// Replaces the workflows that new deliveries are matched against.
     void set_workflows(std::shared_ptr<const engine::WorkflowSet> workflows);
 
+    /// Logs a request the listener refused before it reached `handle` (body too large, ...).
+    void log_refused(std::string_view target, const Error& error) const;
+
     /// Handles one request to /hooks/...
     boost::asio::awaitable<http::Response> handle(http::Exchange& exchange);
 

@@ -116,6 +116,30 @@ public:
                             std::string last_error,
                             Callback<bool> done) = 0;
 
+    /// Moves the lease of a running run that `owner` holds to `until_ms`; false when the lease
+    /// is no longer its own (it expired and another worker claimed the run).
+    virtual void renew_lease(std::string run_id,
+                             std::string owner,
+                             std::int64_t until_ms,
+                             Callback<bool> done) = 0;
+
+    /// Gives a running run that `owner` holds back to the queue, due now, without counting
+    /// the attempt (shutdown); false when it does not hold it.
+    virtual void release_run(std::string run_id, std::string owner, Callback<bool> done) = 0;
+
+    /// Queues a dead or failed run again now with fresh attempts; it resumes after its last
+    /// succeeded step. False when the run is neither dead nor failed.
+    virtual void retry_run(std::string run_id, Callback<bool> done) = 0;
+
+    /// Queues new runs for a stored event (replay), starting from their first step; their ids.
+    /// Errc::not_found when there is no such event.
+    virtual void add_runs(std::string event_id,
+                          std::vector<NewRun> runs,
+                          Callback<std::vector<std::string>> done) = 0;
+
+    /// Up to `limit` runs with this status, newest first.
+    virtual std::vector<RunRow> runs_with_status(const std::string& status, int limit) = 0;
+
     /// True when the database accepts writes (for /readyz).
     virtual bool writable() = 0;
 

@@ -1,0 +1,134 @@
+#include <cstdio>
+#include <future>
+#include <iostream>
+
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include <hookflow/common/clock.hpp>
+#include <hookflow/engine/engine.hpp>
+#include <hookflow/store/sqlite_store.hpp>
+
+#include "app/commands.hpp"
+#include "app/workflows.hpp"
+
+namespace hookflow::app {
+
+namespace {
+
+std::unique_ptr<store::Store> open_store(const config::Config& config) {
+    auto opened = store::open_sqlite(
+        store::SqliteOptions{config.storage.sqlite, config.storage.busy_timeout_ms, 256},
+        SystemClock::instance());
+    if (!opened) {
+        std::cerr << opened.error().log_text << "\n";
+        return nullptr;
+    }
+    return std::move(opened).value();
+}
+
+// The CLI waits for the writer thread's answer; the server never blocks like this.
+template <class T, class Start>
+Result<T> wait_for(Start start) {
+    std::promise<Result<T>> promise;
+    auto future = promise.get_future();
+    start([&promise](Result<T> result) { promise.set_value(std::move(result)); });
+    return future.get();
+}
+
+}  // namespace
+
+int dead_list(const std::string& config_path, int limit, bool as_json) {
+    auto config = load_or_report(config_path);
+    auto store = config ? open_store(*config) : nullptr;
+    if (!store) {
+        return 1;
+    }
+    auto runs = store->runs_with_status("dead", limit);
+    if (as_json) {
+        nlohmann::ordered_json out = nlohmann::ordered_json::array();
+        for (const auto& r : runs) {
+            out.push_back({{"id", r.id}, {"event_id", r.event_id}, {"workflow", r.workflow},
+                           {"status", r.status}, {"attempt", r.attempt},
+                           {"last_error", r.last_error}, {"updated_at_ms", r.updated_at_ms}});
+        }
+        std::cout << out.dump(2) << "\n";
+        return 0;
+    }
+    std::printf("%-31s %-28s %-7s %s\n", "RUN", "WORKFLOW", "ATTEMPT", "LAST ERROR");
+    for (const auto& r : runs) {
+        std::printf("%-31s %-28s %-7d %s\n", r.id.c_str(), r.workflow.c_str(), r.attempt,
+                    r.last_error.c_str());
+    }
+    return 0;
+}
+
+int dead_retry(const std::string& config_path, const std::string& run_id) {
+    auto config = load_or_report(config_path);
+    auto store = config ? open_store(*config) : nullptr;
+    if (!store) {
+        return 1;
+    }
+    auto queued = wait_for<bool>([&](auto done) { store->retry_run(run_id, std::move(done)); });
+    if (!queued) {
+        std::cerr << queued.error().log_text << "\n";
+        return 1;
+    }
+    if (!*queued) {
+        std::cerr << "run " << run_id << " is not dead or failed (or does not exist)\n";
+        return 1;
+    }
+    std::cout << "run " << run_id << " queued; it resumes after its last succeeded step\n";
+    return 0;
+}
+
+int replay(const std::string& config_path, const std::string& event_id) {
+    auto config = load_or_report(config_path);
+    auto store = config ? open_store(*config) : nullptr;
+    if (!store) {
+        return 1;
+    }
+    auto event = store->get_event(event_id);
+    if (!event) {
+        std::cerr << "no event " << event_id << "\n";
+        return 1;
+    }
+
+    // Match the event against the workflows as they are now.
+    boost::asio::io_context io;
+    connectors::RestClient client(io.get_executor());
+    auto registry = connectors::Registry::build(*config, client);
+    if (!registry) {
+        std::cerr << registry.error().log_text << "\n";
+        return 1;
+    }
+    auto loaded = load_checked_workflows(*config, **registry, {});
+    for (const auto& error : loaded.errors) {
+        std::cerr << error.to_string() << "\n";
+    }
+    if (!loaded.errors.empty()) {
+        return 1;
+    }
+    engine::WorkflowSet workflows(loaded.workflows);
+    auto body = nlohmann::json::parse(event->body, nullptr, false);
+    nlohmann::json context = {{"event", body.is_discarded() ? nlohmann::json() : body},
+                              {"delivery", engine::delivery_context(*event)}};
+    auto runs = workflows.match(event->source, event->type, context);
+    if (runs.empty()) {
+        std::cerr << "no workflow matches event " << event_id << " (" << event->type << ")\n";
+        return 1;
+    }
+
+    auto ids = wait_for<std::vector<std::string>>(
+        [&](auto done) { store->add_runs(event_id, std::move(runs), std::move(done)); });
+    if (!ids) {
+        std::cerr << ids.error().log_text << "\n";
+        return 1;
+    }
+    for (const auto& id : *ids) {
+        std::cout << "run " << id << " queued for event " << event_id << "\n";
+    }
+    return 0;
+}
+
+}  // namespace hookflow::app
