@@ -6,7 +6,7 @@ packages=(
     build-essential cmake pkg-config
     libboost1.81-dev libssl-dev zlib1g-dev nlohmann-json3-dev libyaml-cpp-dev
     libspdlog-dev libsqlite3-dev libcli11-dev libgtest-dev libgmock-dev
-    python3 curl ca-certificates openssl sqlite3
+    python3 curl ca-certificates openssl sqlite3 ccache
 )
 
 missing=()

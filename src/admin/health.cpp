@@ -5,10 +5,8 @@
 namespace hookflow::admin {
 
 boost::asio::awaitable<http::Response> Health::healthz(http::Exchange& exchange) {
-    co_return http::json_response(200,
-                                  R"({"status":"ok"})",
-                                  exchange.request.version(),
-                                  exchange.request.keep_alive());
+    co_return http::json_response(
+        200, R"({"status":"ok"})", exchange.request.version(), exchange.request.keep_alive());
 }
 
 boost::asio::awaitable<http::Response> Health::readyz(http::Exchange& exchange) {
@@ -22,10 +20,8 @@ boost::asio::awaitable<http::Response> Health::readyz(http::Exchange& exchange) 
     if (stopping_) {
         body["stopping"] = true;
     }
-    co_return http::json_response(ready ? 200 : 503,
-                                  body.dump(),
-                                  exchange.request.version(),
-                                  exchange.request.keep_alive());
+    co_return http::json_response(
+        ready ? 200 : 503, body.dump(), exchange.request.version(), exchange.request.keep_alive());
 }
 
 }  // namespace hookflow::admin

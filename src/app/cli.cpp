@@ -4,11 +4,10 @@
 
 #include <boost/asio/io_context.hpp>
 
-#include <hookflow/common/clock.hpp>
-#include <hookflow/verify/verifier.hpp>
-
 #include "app/commands.hpp"
 #include "app/workflows.hpp"
+#include <hookflow/common/clock.hpp>
+#include <hookflow/verify/verifier.hpp>
 
 namespace hookflow::app {
 
@@ -51,11 +50,18 @@ int validate(const std::string& config_path, const std::vector<std::string>& pat
         std::cerr << registry.error().log_text << "\n";
         return 1;
     }
+    int errors = 0;
+    for (const auto& [name, source] : config->sources) {
+        if (auto verifier = verify::make_verifier(source); !verifier) {
+            std::cerr << config_path << ": " << verifier.error().log_text << "\n";
+            ++errors;
+        }
+    }
     auto outcome = load_checked_workflows(*config, **registry, paths);
     for (const auto& error : outcome.errors) {
         std::cerr << error.to_string() << "\n";
     }
-    if (!outcome.errors.empty()) {
+    if (!outcome.errors.empty() || errors > 0) {
         return 1;
     }
     for (const auto& workflow : outcome.workflows) {

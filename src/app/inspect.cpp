@@ -1,13 +1,13 @@
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
+#include "app/commands.hpp"
 #include <hookflow/common/clock.hpp>
 #include <hookflow/store/sqlite_store.hpp>
-
-#include "app/commands.hpp"
 
 namespace hookflow::app {
 
@@ -18,6 +18,12 @@ namespace {
 std::unique_ptr<store::Store> open_store(const std::string& config_path) {
     auto config = load_or_report(config_path);
     if (!config) {
+        return nullptr;
+    }
+    // Reading must not create a database where the server never ran.
+    if (!std::filesystem::exists(config->storage.sqlite)) {
+        std::cerr << "no database at " << config->storage.sqlite
+                  << " (storage.sqlite; has the server run with this config?)\n";
         return nullptr;
     }
     auto opened = store::open_sqlite(
@@ -109,8 +115,12 @@ int events_list(const std::string& config_path, int limit, bool as_json) {
     }
     std::printf("%-30s %-12s %-36s %-30s %s\n", "EVENT", "SOURCE", "TYPE", "DELIVERY", "RECEIVED");
     for (const auto& e : rows) {
-        std::printf("%-30s %-12s %-36s %-30s %s\n", e.id.c_str(), e.source.c_str(), e.type.c_str(),
-                    e.delivery_id.c_str(), iso_time(e.received_at_ms).c_str());
+        std::printf("%-30s %-12s %-36s %-30s %s\n",
+                    e.id.c_str(),
+                    e.source.c_str(),
+                    e.type.c_str(),
+                    e.delivery_id.c_str(),
+                    iso_time(e.received_at_ms).c_str());
     }
     return 0;
 }
@@ -138,12 +148,12 @@ int events_show(const std::string& config_path, const std::string& id, bool as_j
         return 0;
     }
     std::cout << "event " << event->id << "  source=" << event->source << "  type=" << event->type
-              << "  delivery=" << event->delivery_id << "  received=" << iso_time(event->received_at_ms)
-              << "\n";
+              << "  delivery=" << event->delivery_id
+              << "  received=" << iso_time(event->received_at_ms) << "\n";
     for (const auto& run : runs) {
         std::cout << "  run " << run["id"].get<std::string>() << "  "
-                  << run["workflow"].get<std::string>() << "  "
-                  << run["status"].get<std::string>() << "\n";
+                  << run["workflow"].get<std::string>() << "  " << run["status"].get<std::string>()
+                  << "\n";
     }
     std::cout << event->body << "\n";
     return 0;
@@ -165,8 +175,12 @@ int runs_list(const std::string& config_path, int limit, bool as_json) {
     }
     std::printf("%-31s %-30s %-28s %-10s %s\n", "RUN", "EVENT", "WORKFLOW", "STATUS", "ATTEMPT");
     for (const auto& r : rows) {
-        std::printf("%-31s %-30s %-28s %-10s %d\n", r.id.c_str(), r.event_id.c_str(),
-                    r.workflow.c_str(), r.status.c_str(), r.attempt);
+        std::printf("%-31s %-30s %-28s %-10s %d\n",
+                    r.id.c_str(),
+                    r.event_id.c_str(),
+                    r.workflow.c_str(),
+                    r.status.c_str(),
+                    r.attempt);
     }
     return 0;
 }
@@ -198,9 +212,14 @@ int runs_show(const std::string& config_path, const std::string& id, bool as_jso
         std::cout << "  last error: " << run->last_error << "\n";
     }
     for (const auto& s : rows) {
-        std::printf("  %-20s %-10s attempt=%d %lldms%s%s\n", s.step_id.c_str(), s.status.c_str(),
-                    s.attempt, static_cast<long long>(s.finished_at_ms > 0 ? s.finished_at_ms - s.started_at_ms : 0),
-                    s.error.empty() ? "" : "  error: ", s.error.c_str());
+        std::printf(
+            "  %-20s %-10s attempt=%d %lldms%s%s\n",
+            s.step_id.c_str(),
+            s.status.c_str(),
+            s.attempt,
+            static_cast<long long>(s.finished_at_ms > 0 ? s.finished_at_ms - s.started_at_ms : 0),
+            s.error.empty() ? "" : "  error: ",
+            s.error.c_str());
     }
     return 0;
 }

@@ -1,22 +1,28 @@
 #include <cstdio>
+#include <filesystem>
 #include <future>
 #include <iostream>
 
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
+#include "app/commands.hpp"
+#include "app/workflows.hpp"
 #include <hookflow/common/clock.hpp>
 #include <hookflow/engine/engine.hpp>
 #include <hookflow/store/sqlite_store.hpp>
-
-#include "app/commands.hpp"
-#include "app/workflows.hpp"
 
 namespace hookflow::app {
 
 namespace {
 
 std::unique_ptr<store::Store> open_store(const config::Config& config) {
+    // Reading must not create a database where the server never ran.
+    if (!std::filesystem::exists(config.storage.sqlite)) {
+        std::cerr << "no database at " << config.storage.sqlite
+                  << " (storage.sqlite; has the server run with this config?)\n";
+        return nullptr;
+    }
     auto opened = store::open_sqlite(
         store::SqliteOptions{config.storage.sqlite, config.storage.busy_timeout_ms, 256},
         SystemClock::instance());
@@ -48,16 +54,23 @@ int dead_list(const std::string& config_path, int limit, bool as_json) {
     if (as_json) {
         nlohmann::ordered_json out = nlohmann::ordered_json::array();
         for (const auto& r : runs) {
-            out.push_back({{"id", r.id}, {"event_id", r.event_id}, {"workflow", r.workflow},
-                           {"status", r.status}, {"attempt", r.attempt},
-                           {"last_error", r.last_error}, {"updated_at_ms", r.updated_at_ms}});
+            out.push_back({{"id", r.id},
+                           {"event_id", r.event_id},
+                           {"workflow", r.workflow},
+                           {"status", r.status},
+                           {"attempt", r.attempt},
+                           {"last_error", r.last_error},
+                           {"updated_at_ms", r.updated_at_ms}});
         }
         std::cout << out.dump(2) << "\n";
         return 0;
     }
     std::printf("%-31s %-28s %-7s %s\n", "RUN", "WORKFLOW", "ATTEMPT", "LAST ERROR");
     for (const auto& r : runs) {
-        std::printf("%-31s %-28s %-7d %s\n", r.id.c_str(), r.workflow.c_str(), r.attempt,
+        std::printf("%-31s %-28s %-7d %s\n",
+                    r.id.c_str(),
+                    r.workflow.c_str(),
+                    r.attempt,
                     r.last_error.c_str());
     }
     return 0;

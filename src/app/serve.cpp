@@ -7,6 +7,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
+#include "app/commands.hpp"
+#include "app/workflows.hpp"
 #include <hookflow/admin/health.hpp>
 #include <hookflow/common/log.hpp>
 #include <hookflow/connectors/connector.hpp>
@@ -15,17 +17,11 @@
 #include <hookflow/ingest/ingest.hpp>
 #include <hookflow/store/sqlite_store.hpp>
 
-#include "app/commands.hpp"
-#include "app/workflows.hpp"
-
 namespace hookflow::app {
 
 namespace asio = boost::asio;
 
 namespace {
-
-// How long SIGTERM waits for runs in flight before leaving them to their leases.
-constexpr auto kShutdownGrace = std::chrono::seconds(20);
 
 http::ServerOptions server_options(const config::ServerConfig& server) {
     http::ServerOptions options;
@@ -65,20 +61,25 @@ void add_routes(Services& s) {
     s.router.exact("/readyz", [&s](http::Exchange& e) { return s.health->readyz(e); });
 }
 
-// Stops accepting, lets runs in flight finish within the grace period, then stops the loop.
-void shut_down(Services& s, std::shared_ptr<asio::steady_timer> timer, int waited_ms) {
-    if (s.engine->in_flight() == 0 || waited_ms >= kShutdownGrace.count() * 1000) {
-        if (s.engine->in_flight() > 0) {
-            spdlog::warn("runs still in flight at shutdown; their leases will expire and they "
-                         "will run again {}",
-                         logf::field(logf::kRuns, s.engine->in_flight()));
-        }
+// Lets runs in flight finish within `engine.shutdown_grace`, then releases the leases of
+// those left (the next start resumes them at once) and stops the loop.
+void shut_down(Services& s,
+               std::shared_ptr<asio::steady_timer> timer,
+               std::int64_t waited_ms,
+               std::int64_t grace_ms) {
+    if (s.engine->in_flight() == 0) {
         s.io.stop();
         return;
     }
+    if (waited_ms >= grace_ms) {
+        spdlog::warn("runs still in flight at shutdown; releasing their leases {}",
+                     logf::field(logf::kRuns, s.engine->in_flight()));
+        s.engine->release_all([&s](int) { s.io.stop(); });
+        return;
+    }
     timer->expires_after(std::chrono::milliseconds(100));
-    timer->async_wait([&s, timer, waited_ms](boost::system::error_code) {
-        shut_down(s, timer, waited_ms + 100);
+    timer->async_wait([&s, timer, waited_ms, grace_ms](boost::system::error_code) {
+        shut_down(s, timer, waited_ms + 100, grace_ms);
     });
 }
 
@@ -96,6 +97,12 @@ int serve(const std::string& config_path) {
         return 2;
     }
 
+    // Check everything that can be wrong with the files before touching the database.
+    auto sources = ingest::build_sources(*config);
+    if (!sources) {
+        std::cerr << config_path << ": " << sources.error().log_text << "\n";
+        return 2;
+    }
     int threads = thread_count(config->server);
     Services s(threads);
     auto store = store::open_sqlite(
@@ -123,18 +130,12 @@ int serve(const std::string& config_path) {
                       logf::field("errors", static_cast<long long>(workflows.errors.size())));
         return 1;
     }
-    auto sources = ingest::build_sources(*config);
-    if (!sources) {
-        std::cerr << sources.error().log_text << "\n";
-        return 2;
-    }
 
     s.engine = std::make_unique<engine::Engine>(
         s.io.get_executor(), *s.store, *s.connectors, config->engine, SystemClock::instance());
     s.ingest = std::make_unique<ingest::Ingest>(
         std::move(sources).value(), *s.store, SystemClock::instance(), [&s] { s.engine->wake(); });
-    s.ingest->set_workflows(
-        std::make_shared<const engine::WorkflowSet>(workflows.workflows));
+    s.ingest->set_workflows(std::make_shared<const engine::WorkflowSet>(workflows.workflows));
     s.health = std::make_unique<admin::Health>(*s.store);
     s.health->set_workflows_loaded(true);
     add_routes(s);
@@ -143,30 +144,35 @@ int serve(const std::string& config_path) {
         s.ingest->log_refused(target, error);
     };
     s.server = std::make_unique<http::Server>(
-        s.io.get_executor(), std::move(options),
-        [&s](http::Exchange& e) { return s.router.dispatch(e); });
+        s.io.get_executor(), std::move(options), [&s](http::Exchange& e) {
+            return s.router.dispatch(e);
+        });
     if (auto started = s.server->start(); !started) {
-        spdlog::error("cannot start the server {}", logf::field(logf::kErr, started.error().log_text));
+        spdlog::error("cannot start the server {}",
+                      logf::field(logf::kErr, started.error().log_text));
         return 1;
     }
     s.engine->start();
-    spdlog::info("server listening {} {} {} {}",
-                 logf::field("address", config->server.host + ":" + std::to_string(s.server->port())),
-                 logf::field("workflows", static_cast<long long>(workflows.workflows.size())),
-                 logf::field("sources", static_cast<long long>(config->sources.size())),
-                 logf::field("threads", threads));
+    spdlog::info(
+        "server listening {} {} {} {}",
+        logf::field("address", config->server.host + ":" + std::to_string(s.server->port())),
+        logf::field("workflows", static_cast<long long>(workflows.workflows.size())),
+        logf::field("sources", static_cast<long long>(config->sources.size())),
+        logf::field("threads", threads));
 
     asio::signal_set signals(s.io, SIGINT, SIGTERM);
-    signals.async_wait([&s](boost::system::error_code ec, int signal_number) {
+    const auto grace_ms = config->engine.shutdown_grace_ms;
+    signals.async_wait([&s, grace_ms](boost::system::error_code ec, int signal_number) {
         if (ec) {
             return;
         }
-        spdlog::info("shutting down {} {}", logf::field("signal", signal_number),
+        spdlog::info("shutting down {} {}",
+                     logf::field("signal", signal_number),
                      logf::field(logf::kRuns, s.engine->in_flight()));
         s.health->set_stopping();
         s.server->stop();
         s.engine->stop();
-        shut_down(s, std::make_shared<asio::steady_timer>(s.io), 0);
+        shut_down(s, std::make_shared<asio::steady_timer>(s.io), 0, grace_ms);
     });
 
     std::vector<std::thread> pool;

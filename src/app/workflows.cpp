@@ -1,7 +1,8 @@
-#include <fstream>
-#include <sstream>
-
 #include "app/workflows.hpp"
+
+#include <fstream>
+#include <map>
+#include <sstream>
 
 namespace hookflow::app {
 
@@ -22,7 +23,8 @@ void load_file(const std::filesystem::path& file, engine::LoadOutcome& outcome) 
     }
 }
 
-engine::LoadOutcome load_paths(const config::Config& config, const std::vector<std::string>& paths) {
+engine::LoadOutcome load_paths(const config::Config& config,
+                               const std::vector<std::string>& paths) {
     if (paths.empty()) {
         return engine::load_workflows(config.workflows.dir);
     }
@@ -30,8 +32,8 @@ engine::LoadOutcome load_paths(const config::Config& config, const std::vector<s
     for (const auto& path : paths) {
         if (std::filesystem::is_directory(path)) {
             auto loaded = engine::load_workflows(path);
-            outcome.workflows.insert(outcome.workflows.end(), loaded.workflows.begin(),
-                                     loaded.workflows.end());
+            outcome.workflows.insert(
+                outcome.workflows.end(), loaded.workflows.begin(), loaded.workflows.end());
             outcome.errors.insert(outcome.errors.end(), loaded.errors.begin(), loaded.errors.end());
         } else {
             load_file(path, outcome);
@@ -57,6 +59,17 @@ engine::LoadOutcome load_checked_workflows(const config::Config& config,
     auto connector_exists = [&connectors](const std::string& connector) {
         return connectors.find(connector) != nullptr;
     };
+    std::map<std::string, std::string> files_by_name;
+    for (const auto& workflow : outcome.workflows) {
+        auto [seen, fresh] = files_by_name.emplace(workflow->name, workflow->file);
+        if (!fresh && seen->second != workflow->file) {
+            outcome.errors.push_back(
+                {workflow->file,
+                 1,
+                 1,
+                 "workflow name '" + workflow->name + "' is also used by " + seen->second});
+        }
+    }
     for (const auto& workflow : outcome.workflows) {
         auto errors = engine::check_references(*workflow, sources, action_exists, connector_exists);
         outcome.errors.insert(outcome.errors.end(), errors.begin(), errors.end());

@@ -37,7 +37,8 @@ std::string field(std::string_view key, std::string_view value) {
         return out;
     }
     // JSON string escaping keeps a line one line whatever the value holds.
-    out += nlohmann::json(std::string(value)).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out += nlohmann::json(std::string(value))
+               .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return out;
 }
 
@@ -64,7 +65,7 @@ namespace {
 
 /// Writes each record as one JSON object per line: time, level, msg.
 class JsonFormatter final : public spdlog::formatter {
-public:
+  public:
     void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
         nlohmann::json line;
         auto seconds = std::chrono::time_point_cast<std::chrono::seconds>(msg.time);

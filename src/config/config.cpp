@@ -1,6 +1,8 @@
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -86,8 +88,44 @@ void read_storage(Reader& r, const YAML::Node& node, StorageConfig& out) {
     r.mapping(node, "storage", [&](const Entry& e) {
         if (e.key == "sqlite") {
             r.read(e.value, e.path, out.sqlite);
+            // An empty name would make SQLite open a private temporary database per
+            // connection: deliveries acknowledged and then lost.
+            if (out.sqlite.empty()) {
+                r.error(e.value.Mark(), e.path + ": must name a database file");
+            }
         } else if (e.key == "busy_timeout_ms") {
             r.read(e.value, e.path, out.busy_timeout_ms, 0);
+        } else {
+            return false;
+        }
+        return true;
+    });
+}
+
+/// A duration key (`500ms`, `2s`, `5m`, or seconds); must be at least `min_ms`.
+void read_duration(Reader& r, const Entry& e, std::int64_t& out, std::int64_t min_ms) {
+    auto value = r.setting(e.value, e.path);
+    if (!value) {
+        return;
+    }
+    auto parsed = parse_duration_ms(value->value);
+    if (!parsed || *parsed < min_ms) {
+        r.error(detail::mark_of(e.value, e.key_node),
+                e.path + ": expected a duration such as 500ms, 2s or 5m (at least " +
+                    std::to_string(min_ms) + " ms), got '" + detail::raw_text(e.value) + "'");
+        return;
+    }
+    out = *parsed;
+}
+
+void read_retry(Reader& r, const Entry& block, EngineConfig& out) {
+    r.mapping(block.value, block.path, [&](const Entry& e) {
+        if (e.key == "max_attempts") {
+            r.read(e.value, e.path, out.max_attempts, 1);
+        } else if (e.key == "initial_backoff") {
+            read_duration(r, e, out.initial_backoff_ms, 0);
+        } else if (e.key == "max_backoff") {
+            read_duration(r, e, out.max_backoff_ms, 0);
         } else {
             return false;
         }
@@ -105,11 +143,22 @@ void read_engine(Reader& r, const YAML::Node& node, EngineConfig& out) {
             r.read(e.value, e.path, out.lease_seconds, 1);
         } else if (e.key == "poll_interval_ms") {
             r.read(e.value, e.path, out.poll_interval_ms, 1);
+        } else if (e.key == "retry") {
+            read_retry(r, e, out);
+        } else if (e.key == "step_timeout") {
+            read_duration(r, e, out.step_timeout_ms, 1);
+        } else if (e.key == "run_timeout") {
+            read_duration(r, e, out.run_timeout_ms, 1);
+        } else if (e.key == "shutdown_grace") {
+            read_duration(r, e, out.shutdown_grace_ms, 0);
         } else {
             return false;
         }
         return true;
     });
+    if (out.max_backoff_ms < out.initial_backoff_ms) {
+        r.error(node.Mark(), "engine.retry.max_backoff: must not be below initial_backoff");
+    }
 }
 
 void read_workflows(Reader& r, const YAML::Node& node, WorkflowsConfig& out) {
@@ -168,8 +217,12 @@ void read_admin(Reader& r, const YAML::Node& node, AdminConfig& out) {
     });
 }
 
-/// Adds one secret entry: set values go to `secrets`, unset `${VAR}`s to `missing_vars`.
-void add_secret(Reader& r, const YAML::Node& node, const std::string& path, SourceConfig& out) {
+/// Adds one key entry: set values go to `keys`, unset `${VAR}`s to `missing_vars`.
+void add_key(Reader& r,
+             const YAML::Node& node,
+             const std::string& path,
+             std::vector<std::string>& keys,
+             SourceConfig& out) {
     auto value = r.setting(node, path);
     if (!value) {
         return;
@@ -178,19 +231,99 @@ void add_secret(Reader& r, const YAML::Node& node, const std::string& path, Sour
         out.missing_vars.push_back(value->missing_var);
     } else if (!value->value.empty()) {
         // An empty key would make any MAC computed with an empty key pass; leave it out.
-        out.secrets.push_back(value->value);
+        keys.push_back(value->value);
     }
 }
 
-void read_secrets(Reader& r, const Entry& e, SourceConfig& out) {
+/// Reads `secrets` or `public_keys`: one string or a list of strings.
+void read_keys(Reader& r, const Entry& e, std::vector<std::string>& keys, SourceConfig& out) {
     if (e.value.IsSequence()) {
         for (std::size_t i = 0; i < e.value.size(); ++i) {
-            add_secret(r, e.value[i], e.path + "[" + std::to_string(i) + "]", out);
+            add_key(r, e.value[i], e.path + "[" + std::to_string(i) + "]", keys, out);
         }
     } else if (e.value.IsMap()) {
         r.error(e.value.Mark(), e.path + ": expected a string or a list of strings");
     } else {
-        add_secret(r, e.value, e.path, out);
+        add_key(r, e.value, e.path, keys, out);
+    }
+}
+
+/// Reads a string that must be one of `allowed`.
+void read_choice(Reader& r,
+                 const Entry& e,
+                 std::initializer_list<std::string_view> allowed,
+                 std::string& out) {
+    r.read(e.value, e.path, out);
+    if (std::find(allowed.begin(), allowed.end(), out) == allowed.end()) {
+        std::string list;
+        for (auto choice : allowed) {
+            list += (list.empty() ? "" : ", ") + std::string(choice);
+        }
+        r.error(detail::mark_of(e.value, e.key_node), e.path + ": expected one of " + list);
+    }
+}
+
+/// The keys of the generic `hmac` provider; false for a key that is not one of them.
+bool read_hmac_key(Reader& r, const Entry& e, HmacSettings& out) {
+    if (e.key == "header") {
+        r.read(e.value, e.path, out.header);
+    } else if (e.key == "algorithm") {
+        read_choice(r, e, {"sha1", "sha256", "sha512"}, out.algorithm);
+    } else if (e.key == "encoding") {
+        read_choice(r, e, {"hex", "base64"}, out.encoding);
+    } else if (e.key == "prefix") {
+        r.read(e.value, e.path, out.prefix);
+    } else if (e.key == "timestamp_header") {
+        r.read(e.value, e.path, out.timestamp_header);
+    } else if (e.key == "delivery_id") {
+        r.read(e.value, e.path, out.delivery_id);
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/// The source keys added for providers other than Stripe; false for an unknown key.
+// Limitation: keys of other providers (e.g. `header` on a github source) are accepted and
+// ignored rather than reported.
+bool read_provider_key(Reader& r, const Entry& e, SourceConfig& out) {
+    if (e.key == "public_keys") {
+        read_keys(r, e, out.public_keys, out);
+    } else if (e.key == "signing_key") {
+        r.read(e.value, e.path, out.signing_key);
+    } else if (e.key == "public_url") {
+        r.read(e.value, e.path, out.public_url);
+    } else if (e.key == "event_type") {
+        r.read(e.value, e.path, out.event_type);
+    } else {
+        return read_hmac_key(r, e, out.hmac);
+    }
+    return true;
+}
+
+bool has_path(const std::string& url) {
+    auto scheme = url.find("://");
+    auto slash = url.find('/', scheme == std::string::npos ? 0 : scheme + 3);
+    return slash != std::string::npos && slash + 1 < url.size();
+}
+
+std::string without_trailing_slash(std::string url) {
+    while (!url.empty() && url.back() == '/') {
+        url.pop_back();
+    }
+    return url;
+}
+
+/// Makes each source's public_url the full URL its provider calls (Twilio signs it): a
+/// source URL with a path is kept (a path-rewriting proxy), otherwise `/hooks/{name}` is
+/// added to the source's or the server's base URL.
+void resolve_public_urls(Config& config) {
+    for (auto& [name, source] : config.sources) {
+        if (!source.public_url.empty() && has_path(source.public_url)) {
+            continue;
+        }
+        auto base = source.public_url.empty() ? config.server.public_url : source.public_url;
+        source.public_url = base.empty() ? "" : without_trailing_slash(base) + "/hooks/" + name;
     }
 }
 
@@ -223,14 +356,17 @@ void read_source(Reader& r, const Entry& source, SourceConfig& out) {
                 r.error(detail::mark_of(e.value, e.key_node), e.path + ": must not be empty");
             }
         } else if (e.key == "secrets") {
-            read_secrets(r, e, out);
+            read_keys(r, e, out.secrets, out);
         } else if (e.key == "tolerance_seconds") {
             r.read(e.value, e.path, out.tolerance_seconds, 0);
         } else {
-            return false;
+            return read_provider_key(r, e, out);
         }
         return true;
     });
+    if (out.provider == "hmac" && out.hmac.header.empty()) {
+        r.error(source.key_node.Mark(), source.path + ": provider hmac needs key 'header'");
+    }
     // A block that is not a mapping at all already has its error.
     bool is_block = source.value.IsMap() || source.value.IsNull();
     if (!has_provider && is_block) {
@@ -252,9 +388,10 @@ void read_connector(Reader& r, const Entry& block, ConnectorConfig& out) {
         if (e.key == "type") {
             r.read(e.value, e.path, out.type);
         } else if (e.key == "base_url") {
-            // Limitation: an unset `${VAR}` in base_url leaves it empty without naming the
-            // variable; the connector can only say the URL is missing.
-            r.read(e.value, e.path, out.base_url);
+            Setting url;
+            r.read(e.value, e.path, url);
+            out.base_url = url.value;
+            out.base_url_missing_var = url.missing_var;
         } else if (e.key == "timeout") {
             r.read(e.value, e.path, out.timeout_seconds, 0);
         } else if (e.key == "ca_file") {
@@ -331,6 +468,7 @@ Result<Config> parse_config(const std::string& yaml_text,
     config.path = name;
     try {
         read_root(reader, root, config);
+        resolve_public_urls(config);
     } catch (const YAML::Exception& e) {
         // The reader checks node kinds before use; this guards yaml-cpp's own surprises.
         reader.error(e.mark, e.msg);
@@ -357,6 +495,31 @@ Result<Config> load_config(const std::filesystem::path& path, const EnvLookup& e
         config->path = path;
     }
     return config;
+}
+
+Result<std::int64_t> parse_duration_ms(const std::string& text) {
+    static constexpr std::array<std::pair<std::string_view, double>, 5> kUnits = {
+        {{"ms", 1.0}, {"s", 1000.0}, {"m", 60000.0}, {"h", 3600000.0}, {"", 1000.0}}};
+    auto invalid = make_error(Errc::invalid_config, "invalid duration '" + text + "'");
+    for (const auto& [unit, factor] : kUnits) {
+        if (text.size() <= unit.size() ||
+            text.compare(text.size() - unit.size(), unit.size(), unit.data(), unit.size()) != 0) {
+            continue;
+        }
+        auto number = text.substr(0, text.size() - unit.size());
+        if (number.find_first_not_of("0123456789.") != std::string::npos ||
+            std::count(number.begin(), number.end(), '.') > 1 || number == ".") {
+            // `5m` must not be read as `5` followed by the unit `m` of `ms`, and so on: only
+            // a plain number may stand before the unit.
+            continue;
+        }
+        double value = std::strtod(number.c_str(), nullptr) * factor;
+        if (value > 9.0e15) {
+            return invalid;
+        }
+        return static_cast<std::int64_t>(value);
+    }
+    return invalid;
 }
 
 }  // namespace hookflow::config

@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <hookflow/common/clock.hpp>
 #include <hookflow/common/headers.hpp>
 #include <hookflow/common/log.hpp>
 
@@ -58,6 +59,12 @@ ConnectorBase::ConnectorBase(config::ConnectorConfig config,
 boost::asio::awaitable<StepResult> ConnectorBase::call(const StepCall& call) {
     if (!has_action(call.action)) {
         co_return unknown_action(call.action);
+    }
+    // Only `http` may go without a base_url (its steps give whole URLs).
+    if (config_.base_url.empty() && config_.type != "http") {
+        auto missing = config_.base_url_missing_var.empty() ? std::string("base_url")
+                                                            : config_.base_url_missing_var;
+        co_return fail("connector " + name() + ": " + missing + " is not set");
     }
     std::string failure;
     try {
@@ -121,6 +128,11 @@ boost::asio::awaitable<std::optional<HttpResponse>> ConnectorBase::send(HttpRequ
         co_return std::nullopt;
     }
     result.http_status = response->status;
+    if (response->status == 429 || response->status == 503) {
+        if (auto after = find_header(response->headers, "retry-after")) {
+            result.retry_after_ms = parse_retry_after_ms(*after, SystemClock::instance().now_ms());
+        }
+    }
     spdlog::debug("connector answer {}",
                   logf::fields({{logf::kAction, name()},
                                 {logf::kHttpStatus, std::to_string(response->status)}}));

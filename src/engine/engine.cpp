@@ -10,10 +10,14 @@
 #include <string>
 #include <utility>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
@@ -30,8 +34,6 @@ using nlohmann::json;
 
 namespace {
 
-constexpr std::int64_t kBackoffBaseMs = 1000;
-constexpr std::int64_t kBackoffCapMs = 300 * 1000;
 constexpr double kJitter = 0.2;
 
 json parse_or_null(const std::string& text) {
@@ -50,11 +52,57 @@ std::string lower(std::string text) {
     return text;
 }
 
+// How a run stopped before its last step.
+enum class Stop {
+    failed,       // a step failed: retried or dead by its policy
+    run_timeout,  // the run went past its timeout: dead
+    store_error,  // a write failed: nothing more is recorded, the lease expires
+    interrupted,  // the lease was lost or released: someone else records the outcome
+};
+
 // Why a run stopped before its last step.
 struct StepFailure {
     std::string error;
     bool retryable = false;
+    Stop kind = Stop::failed;
+    int step_attempt = 1;
+    RetryPolicy policy{};
+    std::int64_t retry_after_ms = -1;
 };
+
+// A key or guard template rendered over `{event, delivery}`; null on an error (logged).
+json render_enqueue_value(const Workflow& workflow, const json& value, const json& context) {
+    auto rendered = render(value, context);
+    if (!rendered) {
+        spdlog::warn("concurrency expression failed {}",
+                     logf::fields({{logf::kWorkflow, workflow.name},
+                                   {logf::kErr, rendered.error().log_text}}));
+        return nullptr;
+    }
+    return *rendered;
+}
+
+store::NewRun new_run(const Workflow& workflow, const json& context) {
+    store::NewRun run;
+    run.workflow = workflow.name;
+    run.workflow_hash = workflow.hash;
+    run.definition = workflow.text;
+    const auto& concurrency = workflow.concurrency;
+    run.concurrency_limit = concurrency.limit;
+    if (!concurrency.key.is_null()) {
+        auto key = render_enqueue_value(workflow, concurrency.key, context);
+        run.concurrency_key = key.is_string() ? key.get<std::string>() : dump(key);
+    }
+    if (!concurrency.stale_guard.is_null()) {
+        auto guard = render_enqueue_value(workflow, concurrency.stale_guard, context);
+        if (guard.is_number()) {
+            run.stale_guard = guard.get<double>();
+        } else if (guard.is_string() && !guard.get<std::string>().empty()) {
+            run.stale_guard = guard.get<std::string>();
+        }
+    }
+    return run;
+}
 
 }  // namespace
 
@@ -85,7 +133,7 @@ std::vector<store::NewRun> WorkflowSet::match(const std::string& source,
                 continue;
             }
         }
-        runs.push_back(store::NewRun{workflow->name, workflow->hash, workflow->text});
+        runs.push_back(new_run(*workflow, context));
     }
     return runs;
 }
@@ -112,9 +160,51 @@ nlohmann::json delivery_context(const store::EventRow& event) {
                 {"received_at", event.received_at_ms}};
 }
 
+RetryPolicy effective_retry(const Step& step, const config::EngineConfig& config) {
+    RetryPolicy policy = step.retry;
+    if (policy.max_attempts <= 0) {
+        policy.max_attempts = config.max_attempts;
+    }
+    if (policy.initial_backoff_ms <= 0) {
+        policy.initial_backoff_ms = config.initial_backoff_ms;
+    }
+    if (policy.max_backoff_ms <= 0) {
+        policy.max_backoff_ms = std::max(config.max_backoff_ms, policy.initial_backoff_ms);
+    }
+    return policy;
+}
+
+std::int64_t backoff_ms(int attempt, const RetryPolicy& policy, double unit) {
+    std::int64_t delay = std::max<std::int64_t>(policy.initial_backoff_ms, 0);
+    for (int i = 1; i < attempt && delay < policy.max_backoff_ms; ++i) {
+        delay *= 2;
+    }
+    delay = std::min(delay, policy.max_backoff_ms);
+    double factor = 1.0 - kJitter + 2.0 * kJitter * std::clamp(unit, 0.0, 1.0);
+    auto jittered = static_cast<std::int64_t>(static_cast<double>(delay) * factor);
+    return std::min(jittered, policy.max_backoff_ms);
+}
+
 // ---- Engine ----
 
 namespace {
+
+// One run in flight: its strand (the run, its lease renewal and its step calls all run on it)
+// and what the engine may tell it from outside.
+struct RunControl {
+    explicit RunControl(const asio::any_io_executor& executor)
+        : strand(asio::make_strand(executor)), renew_timer(strand) {}
+
+    asio::strand<asio::any_io_executor> strand;
+    asio::steady_timer renew_timer;
+    std::atomic<bool> lease_lost{false};
+    std::atomic<bool> released{false};
+    std::atomic<bool> done{false};
+
+    bool interrupted() const { return lease_lost.load() || released.load(); }
+};
+
+using ControlPtr = std::shared_ptr<RunControl>;
 
 // The engine's shared state; coroutines hold it by shared_ptr so it outlives the Engine.
 struct EngineState : std::enable_shared_from_this<EngineState> {
@@ -151,15 +241,27 @@ struct EngineState : std::enable_shared_from_this<EngineState> {
         asio::post(strand, [self = shared_from_this()] { self->timer.cancel(); });
     }
 
-    std::int64_t backoff_ms(int attempt) {
-        std::int64_t delay = kBackoffBaseMs;
-        for (int i = 1; i < attempt && delay < kBackoffCapMs; ++i) {
-            delay *= 2;
-        }
+    std::int64_t next_backoff_ms(int attempt, const RetryPolicy& policy) {
         std::lock_guard lock(random_mutex);
-        std::uniform_real_distribution<double> factor(1.0 - kJitter, 1.0 + kJitter);
-        auto jittered = static_cast<std::int64_t>(static_cast<double>(delay) * factor(random));
-        return std::min(jittered, kBackoffCapMs);
+        std::uniform_real_distribution<double> unit(0.0, 1.0);
+        return backoff_ms(attempt, policy, unit(random));
+    }
+
+    std::int64_t lease_ms() const { return std::int64_t{config.lease_seconds} * 1000; }
+
+    void track(const std::string& run_id, ControlPtr control) {
+        std::lock_guard lock(runs_mutex);
+        runs_in_flight[run_id] = std::move(control);
+    }
+
+    void untrack(const std::string& run_id) {
+        std::lock_guard lock(runs_mutex);
+        runs_in_flight.erase(run_id);
+    }
+
+    std::map<std::string, ControlPtr> snapshot() {
+        std::lock_guard lock(runs_mutex);
+        return runs_in_flight;
     }
 
     asio::any_io_executor executor;
@@ -178,9 +280,19 @@ struct EngineState : std::enable_shared_from_this<EngineState> {
     std::mt19937_64 random;
     std::mutex counter_mutex;
     std::atomic<int>* in_flight_counter;  // the Engine's, null once the Engine is gone
+    std::mutex runs_mutex;
+    std::map<std::string, ControlPtr> runs_in_flight;
 };
 
 using ImplPtr = std::shared_ptr<EngineState>;
+
+// What the steps of one run share while it executes.
+struct RunContext {
+    EngineState& impl;
+    const store::ClaimedRun& claimed;
+    RunControl& control;
+    std::int64_t deadline_ms = 0;  // by the engine's Clock: the run's timeout
+};
 
 std::string run_fields(const store::ClaimedRun& claimed) {
     return logf::fields({{logf::kRun, claimed.run.id}, {logf::kWorkflow, claimed.run.workflow}});
@@ -199,6 +311,10 @@ asio::awaitable<Result<bool>> save_step(EngineState& impl, store::StepRow row) {
         [&](auto done) { impl.store.save_step(std::move(row), std::move(done)); });
 }
 
+StepFailure store_failure(const Error& error) {
+    return StepFailure{"store: " + error.log_text, false, Stop::store_error};
+}
+
 void log_step(const store::ClaimedRun& claimed,
               const Step& step,
               const store::StepRow& row,
@@ -208,6 +324,7 @@ void log_step(const store::ClaimedRun& claimed,
         logf::fields(
             {{logf::kStep, step.id}, {logf::kAction, step.uses}, {logf::kStatus, row.status}}) +
         " " + logf::field(logf::kHttpStatus, http_status) + " " +
+        logf::field(logf::kAttempt, row.attempt) + " " +
         logf::field(logf::kElapsedMs, row.finished_at_ms - row.started_at_ms);
     if (row.status == "failed") {
         spdlog::warn("step finished {} {}", line, logf::field(logf::kErr, row.error));
@@ -216,23 +333,24 @@ void log_step(const store::ClaimedRun& claimed,
     }
 }
 
-// Records a step that failed before or instead of its call.
-asio::awaitable<std::optional<StepFailure>> fail_step(EngineState& impl,
-                                                      const store::ClaimedRun& claimed,
+// Records a step that failed before or instead of its call; such failures never retry.
+asio::awaitable<std::optional<StepFailure>> fail_step(RunContext& run,
                                                       const Step& step,
                                                       store::StepRow row,
                                                       std::string error) {
     row.status = "failed";
     row.error = error;
-    row.finished_at_ms = impl.clock.now_ms();
-    log_step(claimed, step, row, 0);
-    co_await save_step(impl, std::move(row));
-    co_return StepFailure{std::move(error), false};
+    row.finished_at_ms = run.impl.clock.now_ms();
+    log_step(run.claimed, step, row, 0);
+    const int attempt = row.attempt;
+    if (auto saved = co_await save_step(run.impl, std::move(row)); !saved) {
+        co_return store_failure(saved.error());
+    }
+    co_return StepFailure{std::move(error), false, Stop::failed, attempt};
 }
 
 // Evaluates the step's `if`: true to run it, false when it was recorded as skipped.
-asio::awaitable<Result<bool>> check_condition(EngineState& impl,
-                                              const store::ClaimedRun& claimed,
+asio::awaitable<Result<bool>> check_condition(RunContext& run,
                                               const Step& step,
                                               store::StepRow row,
                                               json& context) {
@@ -247,63 +365,141 @@ asio::awaitable<Result<bool>> check_condition(EngineState& impl,
         co_return true;
     }
     row.status = "skipped";
-    row.finished_at_ms = impl.clock.now_ms();
+    row.finished_at_ms = run.impl.clock.now_ms();
     context["steps"][step.id] = json{{"output", nullptr}, {"status", "skipped"}};
-    log_step(claimed, step, row, 0);
-    auto saved = co_await save_step(impl, std::move(row));
+    log_step(run.claimed, step, row, 0);
+    auto saved = co_await save_step(run.impl, std::move(row));
     if (!saved) {
-        co_return saved.error();
+        co_return make_error(Errc::store_unavailable, saved.error().log_text);
     }
     co_return false;
 }
 
-// Calls the connector and records what it did; the step's row is `running` during the call.
-asio::awaitable<std::optional<StepFailure>> call_step(EngineState& impl,
-                                                      const store::ClaimedRun& claimed,
+// A connector call racing a timer. The call runs as its own coroutine on the run's strand so
+// that a connector that ignores cancellation cannot hold the run past its timeout.
+struct CallRace {
+    explicit CallRace(const asio::any_io_executor& executor) : timer(executor) {}
+    asio::steady_timer timer;
+    asio::cancellation_signal cancel;
+    std::optional<connectors::StepResult> result;
+};
+
+// The call's result, or nullopt when `timeout_ms` passed first (the call is then cancelled).
+asio::awaitable<std::optional<connectors::StepResult>> call_with_timeout(
+    connectors::Connector& connector, connectors::StepCall call, std::int64_t timeout_ms) {
+    auto executor = co_await asio::this_coro::executor;
+    auto race = std::make_shared<CallRace>(executor);
+    // The deadline is set before the call starts: a call that completes inline (the strand
+    // may run it at once) cancels nothing, and the wait below is then skipped.
+    race->timer.expires_after(std::chrono::milliseconds(std::max<std::int64_t>(timeout_ms, 0)));
+    // Limitation: a connector ignoring cancellation runs on after its timeout; its answer is lost.
+    asio::co_spawn(
+        executor,
+        [race, &connector, call = std::move(call)]() -> asio::awaitable<void> {
+            auto result = co_await connector.call(call);
+            race->result = std::move(result);
+            race->timer.cancel();
+        },
+        asio::bind_cancellation_slot(race->cancel.slot(), asio::detached));
+    if (!race->result) {
+        boost::system::error_code ec;
+        co_await race->timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    if (!race->result) {
+        race->cancel.emit(asio::cancellation_type::terminal);
+    }
+    co_return std::move(race->result);
+}
+
+// The step's time limit, shortened to what is left of the run's; true when the run's
+// limit is the shorter one.
+std::pair<std::int64_t, bool> step_limit(const RunContext& run, const Step& step) {
+    auto step_ms = step.timeout_ms > 0 ? step.timeout_ms : run.impl.config.step_timeout_ms;
+    auto left_ms = run.deadline_ms - run.impl.clock.now_ms();
+    if (left_ms < step_ms) {
+        return {std::max<std::int64_t>(left_ms, 0), true};
+    }
+    return {step_ms, false};
+}
+
+// Calls the connector within the step's timeout and fills the row with what happened.
+asio::awaitable<connectors::StepResult> timed_call(RunContext& run,
+                                                   const Step& step,
+                                                   connectors::Connector& connector,
+                                                   connectors::StepCall call,
+                                                   Stop& kind) {
+    auto [limit_ms, run_limit] = step_limit(run, step);
+    auto result = co_await call_with_timeout(connector, std::move(call), limit_ms);
+    if (result) {
+        co_return std::move(*result);
+    }
+    connectors::StepResult timed_out;
+    timed_out.retryable = !run_limit;
+    timed_out.error =
+        run_limit ? "run timed out" : "step timed out after " + std::to_string(limit_ms) + " ms";
+    kind = run_limit ? Stop::run_timeout : Stop::failed;
+    co_return timed_out;
+}
+
+// Calls the connector and records what it did; the step's row is `running` during the call,
+// so an attempt cut short (crash, shutdown) repeats only this step.
+asio::awaitable<std::optional<StepFailure>> call_step(RunContext& run,
                                                       const Step& step,
                                                       store::StepRow& row,
                                                       connectors::Connector& connector,
                                                       json& with,
                                                       json& context) {
     row.status = "running";
-    if (auto saved = co_await save_step(impl, row); !saved) {
-        co_return StepFailure{"store: " + saved.error().log_text, true};
+    // Limitation: a worker that lost its lease still saves its current step (no owner fencing).
+    if (auto saved = co_await save_step(run.impl, row); !saved) {
+        co_return store_failure(saved.error());
     }
     connectors::StepCall call{
-        claimed.run.id, step.id, step.action, claimed.run.attempt, std::move(with)};
-    auto result = co_await connector.call(call);
+        run.claimed.run.id, step.id, step.action, row.attempt, std::move(with)};
+    Stop kind = Stop::failed;
+    auto result = co_await timed_call(run, step, connector, std::move(call), kind);
     row.status = result.ok ? "succeeded" : "failed";
-    row.finished_at_ms = impl.clock.now_ms();
+    row.finished_at_ms = run.impl.clock.now_ms();
     row.request_json = dump(result.request);
     row.output_json = dump(result.output);
     row.error = result.ok ? "" : (result.error.empty() ? "step failed" : result.error);
     context["steps"][step.id] = json{{"output", result.output}, {"status", row.status}};
-    log_step(claimed, step, row, result.http_status);
+    log_step(run.claimed, step, row, result.http_status);
     auto error = row.error;
-    if (auto saved = co_await save_step(impl, std::move(row)); !saved) {
-        co_return StepFailure{"store: " + saved.error().log_text, true};
+    const int attempt = row.attempt;
+    if (auto saved = co_await save_step(run.impl, std::move(row)); !saved) {
+        co_return store_failure(saved.error());
     }
     if (!result.ok) {
-        co_return StepFailure{std::move(error), result.retryable};
+        co_return StepFailure{
+            std::move(error), result.retryable, kind, attempt, {}, result.retry_after_ms};
     }
     co_return std::nullopt;
 }
 
-asio::awaitable<std::optional<StepFailure>> run_step(EngineState& impl,
-                                                     const store::ClaimedRun& claimed,
-                                                     const Step& step,
-                                                     int position,
-                                                     json& context) {
+// This try's number: one more than the recorded try that failed or was cut short.
+int step_attempt(const store::StepRow* earlier) {
+    if (earlier != nullptr && (earlier->status == "failed" || earlier->status == "running")) {
+        return earlier->attempt + 1;
+    }
+    return 1;
+}
+
+asio::awaitable<std::optional<StepFailure>> run_step(
+    RunContext& run, const Step& step, int position, const store::StepRow* earlier, json& context) {
     store::StepRow row;
-    row.run_id = claimed.run.id;
+    row.run_id = run.claimed.run.id;
     row.step_id = step.id;
     row.position = position;
-    row.attempt = claimed.run.attempt;
-    row.started_at_ms = impl.clock.now_ms();
+    row.attempt = step_attempt(earlier);
+    row.started_at_ms = run.impl.clock.now_ms();
 
-    auto proceed = co_await check_condition(impl, claimed, step, row, context);
+    auto proceed = co_await check_condition(run, step, row, context);
+    if (!proceed && proceed.error().code == Errc::store_unavailable) {
+        co_return store_failure(proceed.error());
+    }
     if (!proceed) {
-        co_return co_await fail_step(impl, claimed, step, row, proceed.error().log_text);
+        co_return co_await fail_step(run, step, row, proceed.error().log_text);
     }
     if (!*proceed) {
         co_return std::nullopt;
@@ -311,111 +507,217 @@ asio::awaitable<std::optional<StepFailure>> run_step(EngineState& impl,
 
     auto with = render(step.with, context);
     if (!with) {
-        co_return co_await fail_step(impl, claimed, step, row, with.error().log_text);
+        co_return co_await fail_step(run, step, row, with.error().log_text);
     }
-    auto* connector = impl.connectors.find(step.connector);
+    auto* connector = run.impl.connectors.find(step.connector);
     if (connector == nullptr) {
-        co_return co_await fail_step(
-            impl, claimed, step, row, "unknown connector '" + step.connector + "'");
+        co_return co_await fail_step(run, step, row, "unknown connector '" + step.connector + "'");
     }
     if (!connector->has_action(step.action)) {
         co_return co_await fail_step(
-            impl,
-            claimed,
+            run,
             step,
             row,
             "connector '" + step.connector + "' has no action '" + step.action + "'");
     }
-    co_return co_await call_step(impl, claimed, step, row, *connector, *with, context);
+    co_return co_await call_step(run, step, row, *connector, *with, context);
+}
+
+// Why the run must not start its next step, if it must not.
+std::optional<StepFailure> stop_before_step(const RunContext& run) {
+    if (run.control.interrupted()) {
+        return StepFailure{
+            run.control.released ? "lease released" : "lease lost", false, Stop::interrupted};
+    }
+    if (run.impl.clock.now_ms() >= run.deadline_ms) {
+        return StepFailure{"run timed out", false, Stop::run_timeout};
+    }
+    return std::nullopt;
 }
 
 // Runs the workflow's steps in order, resuming after those a previous attempt finished.
-asio::awaitable<std::optional<StepFailure>> run_steps(EngineState& impl,
-                                                      const store::ClaimedRun& claimed,
-                                                      const Workflow& workflow) {
-    auto context = initial_context(claimed);
+asio::awaitable<std::optional<StepFailure>> run_steps(RunContext& run, const Workflow& workflow) {
+    auto context = initial_context(run.claimed);
     std::map<std::string, const store::StepRow*> recorded;
-    for (const auto& row : claimed.steps) {
+    for (const auto& row : run.claimed.steps) {
         recorded[row.step_id] = &row;
     }
     for (std::size_t i = 0; i < workflow.steps.size(); ++i) {
         const auto& step = workflow.steps[i];
         auto earlier = recorded.find(step.id);
-        if (earlier != recorded.end() && earlier->second->status == "succeeded") {
-            context["steps"][step.id] = json{
-                {"output", parse_or_null(earlier->second->output_json)}, {"status", "succeeded"}};
+        const auto* row = earlier == recorded.end() ? nullptr : earlier->second;
+        if (row != nullptr && row->status == "succeeded") {
+            context["steps"][step.id] =
+                json{{"output", parse_or_null(row->output_json)}, {"status", "succeeded"}};
             continue;
         }
-        auto failure = co_await run_step(impl, claimed, step, static_cast<int>(i), context);
+        if (auto stop = stop_before_step(run)) {
+            co_return stop;
+        }
+        auto failure = co_await run_step(run, step, static_cast<int>(i), row, context);
         if (failure) {
+            failure->policy = effective_retry(step, run.impl.config);
             co_return failure;
         }
     }
     co_return std::nullopt;
 }
 
-asio::awaitable<void> finish(EngineState& impl,
-                             const store::ClaimedRun& claimed,
+// The outcome to record: status, next attempt time, error.
+struct Outcome {
+    std::string status;
+    std::int64_t next_attempt_ms = 0;
+    std::string error;
+};
+
+Outcome outcome_of(EngineState& impl, const std::optional<StepFailure>& failure) {
+    if (!failure) {
+        return Outcome{"succeeded", 0, ""};
+    }
+    if (failure->kind == Stop::failed && failure->retryable &&
+        failure->step_attempt < failure->policy.max_attempts) {
+        auto wait = impl.next_backoff_ms(failure->step_attempt, failure->policy);
+        wait = std::max(wait, failure->retry_after_ms);
+        return Outcome{"failed", impl.clock.now_ms() + wait, failure->error};
+    }
+    return Outcome{"dead", 0, failure->error};
+}
+
+// Whether an outcome may be recorded; logs why not.
+bool may_record(RunContext& run, const std::optional<StepFailure>& failure) {
+    auto kind = failure ? failure->kind : Stop::failed;
+    if (run.control.interrupted()) {
+        kind = Stop::interrupted;
+    }
+    switch (kind) {
+        case Stop::interrupted:
+            spdlog::warn(
+                "run stopped without outcome {} {}",
+                run_fields(run.claimed),
+                logf::field(logf::kErr, run.control.released ? "lease released" : "lease lost"));
+            return false;
+        case Stop::store_error:
+            // The lease is left to expire; the next claim resumes the run.
+            spdlog::error("run not recorded; lease left to expire {} {}",
+                          run_fields(run.claimed),
+                          logf::field(logf::kErr, failure ? failure->error : std::string()));
+            return false;
+        case Stop::failed:
+        case Stop::run_timeout:
+            return true;
+    }
+    return true;
+}
+
+asio::awaitable<void> finish(RunContext& run,
                              const std::optional<StepFailure>& failure,
                              std::int64_t started_ms) {
-    const int attempt = claimed.run.attempt;
-    std::string status = "succeeded";
-    std::int64_t next_attempt_ms = 0;
-    if (failure && failure->retryable && attempt < impl.config.max_attempts) {
-        status = "failed";
-        next_attempt_ms = impl.clock.now_ms() + impl.backoff_ms(attempt);
-    } else if (failure) {
-        status = "dead";
+    if (!may_record(run, failure)) {
+        co_return;
     }
-    auto error = failure ? failure->error : std::string();
+    auto& impl = run.impl;
+    auto outcome = outcome_of(impl, failure);
     auto saved = co_await store::async_call<bool>([&](auto done) {
-        impl.store.finish_run(
-            claimed.run.id, status, attempt, next_attempt_ms, error, std::move(done));
+        impl.store.finish_run(run.claimed.run.id,
+                              outcome.status,
+                              run.claimed.run.attempt,
+                              outcome.next_attempt_ms,
+                              outcome.error,
+                              std::move(done));
     });
     if (!saved) {
+        // The lease expires and the run is claimed again; its succeeded steps are kept.
         spdlog::error("run finish not saved {} {}",
-                      run_fields(claimed),
+                      run_fields(run.claimed),
                       logf::field(logf::kErr, saved.error().log_text));
+        co_return;
     }
-    auto line = run_fields(claimed) + " " + logf::field(logf::kStatus, status) + " " +
+    auto line = run_fields(run.claimed) + " " + logf::field(logf::kStatus, outcome.status) + " " +
                 logf::field(logf::kElapsedMs, impl.clock.now_ms() - started_ms);
     if (failure) {
-        spdlog::warn("run finished {} {}", line, logf::field(logf::kErr, error));
+        spdlog::warn("run finished {} {}", line, logf::field(logf::kErr, outcome.error));
     } else {
         spdlog::info("run finished {}", line);
     }
 }
 
-asio::awaitable<void> execute_run(ImplPtr impl, store::ClaimedRun claimed) {
+std::int64_t run_timeout_ms(const EngineState& impl, const Workflow* workflow) {
+    if (workflow != nullptr && workflow->timeout_ms > 0) {
+        return workflow->timeout_ms;
+    }
+    return impl.config.run_timeout_ms;
+}
+
+// Limitation: the run timeout counts one attempt (claim to outcome), not waits between tries.
+asio::awaitable<void> execute_run(ImplPtr impl, ControlPtr control, store::ClaimedRun claimed) {
     auto started_ms = impl->clock.now_ms();
     spdlog::info("run started {} {} {}",
                  run_fields(claimed),
                  logf::field(logf::kEvent, claimed.event.id),
                  logf::field(logf::kAttempt, claimed.run.attempt));
 
-    std::optional<StepFailure> failure;
     auto parsed = parse_workflow(claimed.definition, claimed.run.workflow);
+    RunContext run{
+        *impl, claimed, *control, started_ms + run_timeout_ms(*impl, parsed.workflow.get())};
+    std::optional<StepFailure> failure;
     if (!parsed.workflow) {
         auto first = parsed.errors.empty() ? std::string() : parsed.errors.front().to_string();
         failure = StepFailure{"stored workflow definition does not parse: " + first, false};
     } else {
-        failure = co_await run_steps(*impl, claimed, *parsed.workflow);
+        failure = co_await run_steps(run, *parsed.workflow);
     }
-    co_await finish(*impl, claimed, failure, started_ms);
+    co_await finish(run, failure, started_ms);
+}
+
+// Moves the run's lease forward every third of its length until the run ends or the lease
+// is found lost.
+asio::awaitable<void> renew_lease(ImplPtr impl, ControlPtr control, std::string run_id) {
+    const auto lease_ms = impl->lease_ms();
+    const auto interval_ms = impl->config.lease_renew_interval_ms > 0
+                                 ? impl->config.lease_renew_interval_ms
+                                 : std::max<std::int64_t>(lease_ms / 3, 1);
+    while (!control->done) {
+        control->renew_timer.expires_after(std::chrono::milliseconds(interval_ms));
+        boost::system::error_code ec;
+        co_await control->renew_timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+        if (control->done || control->released) {
+            co_return;
+        }
+        auto renewed = co_await store::async_call<bool>([&](auto done) {
+            impl->store.renew_lease(
+                run_id, impl->owner, impl->clock.now_ms() + lease_ms, std::move(done));
+        });
+        if (!renewed) {
+            spdlog::warn(
+                "lease renewal failed {}",
+                logf::fields({{logf::kRun, run_id}, {logf::kErr, renewed.error().log_text}}));
+        } else if (!*renewed) {
+            control->lease_lost = true;
+            spdlog::warn("lease lost; run stops after its current step {}",
+                         logf::field(logf::kRun, run_id));
+            co_return;
+        }
+    }
 }
 
 void spawn_run(const ImplPtr& impl, store::ClaimedRun claimed) {
     impl->add_in_flight(1);
     auto run_id = claimed.run.id;
-    asio::co_spawn(impl->executor,
-                   execute_run(impl, std::move(claimed)),
-                   [impl, run_id](const std::exception_ptr& error) {
+    auto control = std::make_shared<RunControl>(impl->executor);
+    impl->track(run_id, control);
+    asio::co_spawn(control->strand, renew_lease(impl, control, run_id), asio::detached);
+    asio::co_spawn(control->strand,
+                   execute_run(impl, control, std::move(claimed)),
+                   [impl, control, run_id](const std::exception_ptr& error) {
                        if (error) {
                            // The run keeps its lease and is claimed again when it expires.
                            spdlog::error(
                                "run aborted {}",
                                logf::fields({{logf::kRun, run_id}, {logf::kErr, "exception"}}));
                        }
+                       control->done = true;
+                       control->renew_timer.cancel();
+                       impl->untrack(run_id);
                        impl->add_in_flight(-1);
                        impl->wake();
                    });
@@ -426,7 +728,7 @@ asio::awaitable<void> claim_and_spawn(const ImplPtr& impl) {
     if (free <= 0) {
         co_return;
     }
-    const std::int64_t lease_ms = std::int64_t{impl->config.lease_seconds} * 1000;
+    const std::int64_t lease_ms = impl->lease_ms();
     auto claimed = co_await store::async_call<std::vector<store::ClaimedRun>>([&](auto done) {
         impl->store.claim_runs(impl->owner, free, impl->clock.now_ms(), lease_ms, std::move(done));
     });
@@ -435,6 +737,11 @@ asio::awaitable<void> claim_and_spawn(const ImplPtr& impl) {
         co_return;
     }
     for (auto& run : *claimed) {
+        if (impl->stopped) {
+            // Claimed while stopping: give it straight back.
+            impl->store.release_run(run.run.id, impl->owner, [](const Result<bool>&) {});
+            continue;
+        }
         spawn_run(impl, std::move(run));
     }
 }
@@ -477,8 +784,6 @@ void Engine::start() {
     if (impl_->started.exchange(true)) {
         return;
     }
-    // Limitation: leases are not renewed; a run longer than engine.lease_seconds can be claimed
-    // again by another worker while it is still executing.
     asio::co_spawn(impl_->strand, poll(impl_), [](const std::exception_ptr& error) {
         if (error) {
             spdlog::error("engine poller stopped {}", logf::field(logf::kErr, "exception"));
@@ -490,13 +795,44 @@ void Engine::wake() {
     impl_->wake();
 }
 
-// Limitation: runs in flight are not released; if the process exits before they finish they
-// stay `running` until their lease expires and another worker claims them.
 void Engine::stop() {
     if (impl_->stopped.exchange(true)) {
         return;
     }
     asio::post(impl_->strand, [impl = impl_] { impl->timer.cancel(); });
+}
+
+void Engine::release_all(std::function<void(int released)> done) {
+    stop();
+    auto runs = impl_->snapshot();
+    if (runs.empty()) {
+        done(0);
+        return;
+    }
+    struct Pending {
+        std::atomic<int> left;
+        std::atomic<int> released{0};
+        std::function<void(int)> done;
+    };
+    auto pending = std::make_shared<Pending>();
+    pending->left = static_cast<int>(runs.size());
+    pending->done = std::move(done);
+    for (const auto& [run_id, control] : runs) {
+        control->released = true;
+        impl_->store.release_run(run_id, impl_->owner, [pending, run_id](Result<bool> released) {
+            if (released && *released) {
+                ++pending->released;
+                spdlog::info("run released {}", logf::field(logf::kRun, run_id));
+            } else if (!released) {
+                spdlog::error(
+                    "run release failed; its lease will expire {}",
+                    logf::fields({{logf::kRun, run_id}, {logf::kErr, released.error().log_text}}));
+            }
+            if (--pending->left == 0) {
+                pending->done(pending->released.load());
+            }
+        });
+    }
 }
 
 }  // namespace hookflow::engine

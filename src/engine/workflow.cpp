@@ -17,6 +17,7 @@
 
 #include "expression_internal.hpp"
 #include <hookflow/common/crypto.hpp>
+#include <hookflow/config/config.hpp>
 #include <hookflow/engine/expression.hpp>
 #include <hookflow/engine/workflow.hpp>
 
@@ -26,9 +27,12 @@ namespace {
 
 using nlohmann::json;
 
-const std::vector<std::string> kWorkflowKeys = {"name", "description", "on", "steps"};
+const std::vector<std::string> kWorkflowKeys = {
+    "name", "description", "on", "steps", "timeout", "concurrency"};
 const std::vector<std::string> kTriggerKeys = {"source", "events", "if"};
-const std::vector<std::string> kStepKeys = {"id", "uses", "with", "if"};
+const std::vector<std::string> kStepKeys = {"id", "uses", "with", "if", "retry", "timeout"};
+const std::vector<std::string> kRetryKeys = {"max_attempts", "initial_backoff", "max_backoff"};
+const std::vector<std::string> kConcurrencyKeys = {"key", "limit", "stale_guard"};
 
 std::size_t edit_distance(const std::string& a, const std::string& b) {
     std::vector<std::size_t> row(b.size() + 1);
@@ -162,6 +166,80 @@ class WorkflowParser {
         }
         parse_trigger(root);
         parse_steps(root);
+        if (root["timeout"]) {
+            workflow_.timeout_ms = duration(root["timeout"], "'timeout'");
+        }
+        if (root["concurrency"]) {
+            parse_concurrency(root["concurrency"]);
+        }
+    }
+
+    // A duration such as `500ms`, `2s`, `5m` or a number of seconds; 0 after an error.
+    std::int64_t duration(const YAML::Node& node, const std::string& what) {
+        auto text = string_value(node, what);
+        if (!text) {
+            return 0;
+        }
+        auto parsed = config::parse_duration_ms(*text);
+        if (!parsed || *parsed <= 0) {
+            error(node.Mark(),
+                  what + " must be a duration such as 500ms, 2s or 5m, got '" + *text + "'");
+            return 0;
+        }
+        return *parsed;
+    }
+
+    // A whole number of at least `min`; `min - 1` after an error.
+    int count(const YAML::Node& node, const std::string& what, int min) {
+        auto text = string_value(node, what);
+        int value = 0;
+        if (text) {
+            auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+            if (ec == std::errc() && end == text->data() + text->size() && value >= min) {
+                return value;
+            }
+        }
+        error(node.Mark(), what + " must be a whole number of at least " + std::to_string(min));
+        return min - 1;
+    }
+
+    void parse_concurrency(const YAML::Node& node) {
+        if (!node.IsMap()) {
+            error(node.Mark(), "'concurrency' must be a map");
+            return;
+        }
+        check_keys(node, kConcurrencyKeys, "'concurrency'");
+        auto& out = workflow_.concurrency;
+        if (node["key"]) {
+            out.key = convert(node["key"], "concurrency.key", {});
+        }
+        if (node["limit"]) {
+            out.limit = std::max(count(node["limit"], "'concurrency.limit'", 1), 0);
+        } else if (node["key"]) {
+            out.limit = 1;
+        }
+        if (node["stale_guard"]) {
+            out.stale_guard = convert(node["stale_guard"], "concurrency.stale_guard", {});
+        }
+    }
+
+    void parse_retry(const YAML::Node& node, const std::string& label, RetryPolicy& out) {
+        if (!node.IsMap()) {
+            error(node.Mark(), label + ": 'retry' must be a map");
+            return;
+        }
+        check_keys(node, kRetryKeys, label + ": retry");
+        if (node["max_attempts"]) {
+            out.max_attempts =
+                std::max(count(node["max_attempts"], label + ": 'retry.max_attempts'", 1), 0);
+        }
+        if (node["initial_backoff"]) {
+            out.initial_backoff_ms =
+                duration(node["initial_backoff"], label + ": 'retry.initial_backoff'");
+        }
+        if (node["max_backoff"]) {
+            out.max_backoff_ms = duration(node["max_backoff"], label + ": 'retry.max_backoff'");
+        }
     }
 
     void parse_name(const YAML::Node& root) {
@@ -258,6 +336,12 @@ class WorkflowParser {
             } else {
                 step.with = convert(node["with"], label + ": with", known);
             }
+        }
+        if (node["retry"]) {
+            parse_retry(node["retry"], label, step.retry);
+        }
+        if (node["timeout"]) {
+            step.timeout_ms = duration(node["timeout"], label + ": 'timeout'");
         }
         if (!step.id.empty() && earlier.count(step.id) == 0) {
             earlier.emplace(step.id, step.line);

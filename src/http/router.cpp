@@ -16,8 +16,8 @@ void Router::prefix(std::string prefix, Handler handler) {
 }
 
 boost::asio::awaitable<Response> Router::dispatch(Exchange& exchange) const {
-    auto path = path_of(std::string_view(exchange.request.target().data(),
-                                         exchange.request.target().size()));
+    auto path = path_of(
+        std::string_view(exchange.request.target().data(), exchange.request.target().size()));
     for (const auto& route : routes_) {
         bool match = route.is_prefix ? path.starts_with(route.path) : path == route.path;
         if (match) {

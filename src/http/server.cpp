@@ -45,7 +45,10 @@ std::string peer_of(const tcp::socket& socket) {
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     Impl(asio::any_io_executor ex, ServerOptions opts, Handler h)
-        : executor(std::move(ex)), options(std::move(opts)), handler(std::move(h)), acceptor(executor) {}
+        : executor(std::move(ex)),
+          options(std::move(opts)),
+          handler(std::move(h)),
+          acceptor(executor) {}
 
     asio::any_io_executor executor;
     ServerOptions options;
@@ -201,7 +204,8 @@ Result<void> Server::start() {
     boost::system::error_code ec;
     auto address = asio::ip::make_address(impl_->options.host, ec);
     if (ec) {
-        return make_error(Errc::invalid_config, "server.listen: bad address " + impl_->options.host);
+        return make_error(Errc::invalid_config,
+                          "server.listen: bad address " + impl_->options.host);
     }
     tcp::endpoint endpoint(address, impl_->options.port);
     auto& acceptor = impl_->acceptor;

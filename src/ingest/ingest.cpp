@@ -16,11 +16,16 @@ namespace {
 
 constexpr std::string_view kHooksPrefix = "/hooks/";
 
-/// Everything ingest learned about one delivery on its way to the store.
-struct Accepted {
-    const Source* source = nullptr;
-    verify::Identity identity;
+/// A verified delivery: the body as workflows see it and the events it holds.
+struct Verified {
     json body;
+    std::vector<verify::Item> items;
+};
+
+/// What storing a delivery's events did.
+struct Outcome {
+    std::vector<store::EnqueueResult> stored;
+    int runs = 0;
 };
 
 Headers headers_of(const http::Request& request) {
@@ -48,15 +53,24 @@ std::string source_name(const http::Request& request) {
     return source_name(std::string_view(request.target().data(), request.target().size()));
 }
 
-// Only JSON objects are what the JSON providers send; anything else is refused before storing.
-Result<json> parse_object(std::string_view body) {
+bool is_form(const Headers& headers) {
+    auto type = find_header(headers, "Content-Type");
+    return type && type->starts_with("application/x-www-form-urlencoded");
+}
+
+// The body as the provider sends it: a JSON object (a JSON array for batch providers), or a
+// form that becomes an object of strings. Anything else is refused before storing.
+Result<json> parse_body(const Source& source, const Headers& headers, std::string_view body) {
+    if (is_form(headers) && !body.starts_with("{")) {
+        return verify::form_to_json(body);
+    }
     auto parsed = json::parse(body, nullptr, false);
-    if (parsed.is_discarded() || !parsed.is_object()) {
+    bool batch = source.config.provider == "sendgrid" && parsed.is_array();
+    if (parsed.is_discarded() || (!parsed.is_object() && !batch)) {
         return make_error(Errc::bad_request, "body is not a JSON object");
     }
     return parsed;
 }
-
 
 void log_rejection(std::string_view request_id, std::string_view source, const Error& error) {
     spdlog::warn("delivery rejected {} {} {} {}",
@@ -66,13 +80,17 @@ void log_rejection(std::string_view request_id, std::string_view source, const E
                  logf::field(logf::kHttpStatus, http::status_for(error.code)));
 }
 
-http::Response reject(const http::Exchange& exchange, const std::string& source, const Error& error) {
+http::Response reject(const http::Exchange& exchange,
+                      const std::string& source,
+                      const Error& error) {
     log_rejection(exchange.request_id, source, error);
     return http::error_response(error, exchange.request.version(), exchange.request.keep_alive());
 }
 
 // Verifies the raw body as received, then parses it and reads the provider's ids.
-Result<Accepted> check(const Source& source, const http::Request& request, const Headers& headers,
+Result<Verified> check(const Source& source,
+                       const http::Request& request,
+                       const Headers& headers,
                        std::int64_t now_unix) {
     verify::Delivery delivery{headers,
                               request.body(),
@@ -81,35 +99,110 @@ Result<Accepted> check(const Source& source, const http::Request& request, const
     if (auto verified = source.verifier->verify(delivery); !verified) {
         return verified.error();
     }
-    auto body = parse_object(request.body());
+    auto body = parse_body(source, headers, request.body());
     if (!body) {
         return body.error();
     }
-    auto identity = source.verifier->identify(delivery, *body);
-    if (!identity) {
-        return identity.error();
+    auto items = source.verifier->split(delivery, *body);
+    if (!items) {
+        return items.error();
     }
-    return Accepted{&source, std::move(identity).value(), std::move(body).value()};
+    if (items->empty()) {
+        return make_error(Errc::bad_request, "body holds no events");
+    }
+    return Verified{std::move(body).value(), std::move(items).value()};
 }
 
+// Slack checks a new URL with a signed `url_verification`: answered at once, stored nowhere.
+std::optional<http::Response> slack_challenge(const Source& source,
+                                              const json& body,
+                                              const http::Request& request) {
+    if (source.config.provider != "slack" || !body.is_object() ||
+        body.value("type", "") != "url_verification" || !body.contains("challenge")) {
+        return std::nullopt;
+    }
+    json answer = {{"challenge", body["challenge"]}};
+    return http::json_response(200, answer.dump(), request.version(), request.keep_alive());
+}
 
 http::Response answer(const http::Exchange& exchange,
-                      const store::EventRow& row,
-                      const store::EnqueueResult& stored) {
-    nlohmann::ordered_json body = {{"status", stored.duplicate ? "duplicate" : "accepted"}, {"event_id", stored.event_id}};
-    if (!stored.duplicate) {
-        body["runs"] = stored.runs;
+                      const std::string& source,
+                      const std::vector<verify::Item>& items,
+                      const Outcome& outcome) {
+    nlohmann::ordered_json body;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const auto& stored = outcome.stored[i];
+        spdlog::info("delivery {} {} {} {} {} {} {}",
+                     stored.duplicate ? "duplicate" : "accepted",
+                     logf::field(logf::kRequest, exchange.request_id),
+                     logf::field(logf::kSource, source),
+                     logf::field(logf::kEvent, stored.event_id),
+                     logf::field(logf::kDelivery, items[i].delivery_id),
+                     logf::field(logf::kType, items[i].type),
+                     logf::field(logf::kRuns, stored.runs));
     }
-    spdlog::info("delivery {} {} {} {} {} {} {}",
-                 stored.duplicate ? "duplicate" : "accepted",
-                 logf::field(logf::kRequest, exchange.request_id),
-                 logf::field(logf::kSource, row.source),
-                 logf::field(logf::kEvent, stored.event_id),
-                 logf::field(logf::kDelivery, row.delivery_id),
-                 logf::field(logf::kType, row.type),
-                 logf::field(logf::kRuns, stored.runs));
-    return http::json_response(200, body.dump(), exchange.request.version(),
-                               exchange.request.keep_alive());
+    if (items.size() == 1) {
+        const auto& stored = outcome.stored.front();
+        body = {{"status", stored.duplicate ? "duplicate" : "accepted"},
+                {"event_id", stored.event_id}};
+        if (!stored.duplicate) {
+            body["runs"] = stored.runs;
+        }
+    } else {
+        auto ids = nlohmann::ordered_json::array();
+        int duplicates = 0;
+        for (const auto& stored : outcome.stored) {
+            ids.push_back(stored.event_id);
+            duplicates += stored.duplicate ? 1 : 0;
+        }
+        body = {{"status", "accepted"},
+                {"event_ids", ids},
+                {"duplicates", duplicates},
+                {"runs", outcome.runs}};
+    }
+    return http::json_response(
+        200, body.dump(), exchange.request.version(), exchange.request.keep_alive());
+}
+
+boost::asio::awaitable<Result<Outcome>> store_items(store::Store& store,
+                                                    const engine::WorkflowSet& workflows,
+                                                    const Source& source,
+                                                    const Headers& headers,
+                                                    const std::string& raw_body,
+                                                    std::int64_t received_ms,
+                                                    const std::vector<verify::Item>& items) {
+    Outcome outcome;
+    const auto& name = source.config.name;
+    auto stored_headers = headers_json(headers);
+    for (const auto& item : items) {
+        // A batch's events are stored one by one (each deduplicates on its own); a single
+        // event keeps the raw body exactly as received.
+        store::EventRow row{"",
+                            name,
+                            source.config.provider,
+                            item.delivery_id,
+                            item.type,
+                            received_ms,
+                            stored_headers,
+                            items.size() == 1 ? raw_body : item.body.dump()};
+        json context = {{"event", item.body}, {"delivery", engine::delivery_context(row)}};
+        auto runs = workflows.match(name, item.type, context);
+        store::NewEvent event{row.source,
+                              row.provider,
+                              row.delivery_id,
+                              row.type,
+                              row.received_at_ms,
+                              row.headers_json,
+                              row.body};
+        auto stored = co_await store::async_call<store::EnqueueResult>(
+            [&](auto done) { store.enqueue(std::move(event), std::move(runs), std::move(done)); });
+        if (!stored) {
+            co_return stored.error();
+        }
+        outcome.runs += stored->runs;
+        outcome.stored.push_back(*stored);
+    }
+    co_return outcome;
 }
 
 }  // namespace
@@ -121,7 +214,11 @@ Result<std::map<std::string, Source>> build_sources(const config::Config& config
         if (!verifier) {
             return verifier.error();
         }
-        if (source_config.secrets.empty()) {
+        if (source_config.provider == "none") {
+            spdlog::warn("source verifies nothing: anyone can post to it {} {}",
+                         logf::field(logf::kSource, name),
+                         logf::field(logf::kProvider, source_config.provider));
+        } else if (!verify::has_credentials(source_config)) {
             std::string missing;
             for (const auto& var : source_config.missing_vars) {
                 missing += (missing.empty() ? "" : ",") + var;
@@ -164,50 +261,42 @@ std::shared_ptr<const engine::WorkflowSet> Ingest::workflows() const {
     return workflows_;
 }
 
-}  // namespace hookflow::ingest
-
-namespace hookflow::ingest {
-
 boost::asio::awaitable<http::Response> Ingest::handle(http::Exchange& exchange) {
     const auto& request = exchange.request;
     auto name = source_name(request);
 
     // Refuse what is not a delivery to a known source.
-    if (request.method() != beast_http::verb::post) {
-        co_return reject(exchange, name, make_error(Errc::method_not_allowed, "method not allowed"));
-    }
     auto found = sources_.find(name);
     if (found == sources_.end()) {
         co_return reject(exchange, name, make_error(Errc::not_found, "unknown source"));
+    }
+    if (request.method() != beast_http::verb::post) {
+        co_return reject(
+            exchange, name, make_error(Errc::method_not_allowed, "method not allowed"));
     }
 
     // Verify the signature over the raw body, then read the provider's ids.
     auto headers = headers_of(request);
     auto received_ms = clock_.now_ms();
-    auto accepted = check(found->second, request, headers, received_ms / 1000);
-    if (!accepted) {
-        co_return reject(exchange, name, accepted.error());
+    auto verified = check(found->second, request, headers, received_ms / 1000);
+    if (!verified) {
+        co_return reject(exchange, name, verified.error());
+    }
+    if (auto challenge = slack_challenge(found->second, verified->body, request)) {
+        co_return std::move(*challenge);
     }
 
-    // Match workflows and store the event with its runs in one commit.
-    store::EventRow row{"", name, found->second.config.provider, accepted->identity.delivery_id,
-                        accepted->identity.type, received_ms, headers_json(headers), request.body()};
-    json context = {{"event", accepted->body}, {"delivery", engine::delivery_context(row)}};
-    auto runs = workflows()->match(name, accepted->identity.type, context);
-    store::NewEvent event{row.source, row.provider, row.delivery_id, row.type,
-                          row.received_at_ms, row.headers_json, row.body};
-    auto stored = co_await store::async_call<store::EnqueueResult>([&](auto done) {
-        store_.enqueue(std::move(event), std::move(runs), std::move(done));
-    });
-    if (!stored) {
-        co_return reject(exchange, name, stored.error());
+    // Store each event with its runs; answer only after every commit holds them.
+    auto workflows = this->workflows();
+    auto outcome = co_await store_items(
+        store_, *workflows, found->second, headers, request.body(), received_ms, verified->items);
+    if (!outcome) {
+        co_return reject(exchange, name, outcome.error());
     }
-
-    // Answer only now that the commit holds the event.
-    if (!stored->duplicate && stored->runs > 0 && on_enqueued_) {
+    if (outcome->runs > 0 && on_enqueued_) {
         on_enqueued_();
     }
-    co_return answer(exchange, row, *stored);
+    co_return answer(exchange, name, verified->items, *outcome);
 }
 
 }  // namespace hookflow::ingest

@@ -68,6 +68,14 @@ CREATE TABLE steps (
     PRIMARY KEY (run_id, step_id)
 );
 )sql"},
+    // Concurrency keys and staleness guards. stale_guard has no declared type, so numbers
+    // compare as numbers and strings as text.
+    {2, R"sql(
+ALTER TABLE runs ADD COLUMN concurrency_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN concurrency_limit INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN stale_guard;
+CREATE INDEX runs_concurrency ON runs (workflow, concurrency_key, status);
+)sql"},
 };
 
 Error migration_error(int version, const std::string& message) {

@@ -1,6 +1,7 @@
 #include "queries.hpp"
 
 #include <utility>
+#include <variant>
 
 #include <hookflow/common/ids.hpp>
 
@@ -95,6 +96,8 @@ Result<void> insert_event_row(Connection& db, const std::string& id, const NewEv
     return query.run();
 }
 
+void bind_guard(Query& query, int index, const GuardValue& guard);
+
 Result<std::string> insert_run(Connection& db,
                                const std::string& event_id,
                                const NewRun& run,
@@ -108,25 +111,153 @@ Result<std::string> insert_run(Connection& db,
     }
     auto query = db.query(
         "INSERT INTO runs (id, event_id, workflow, workflow_hash, status, attempt, "
-        "next_attempt_at_ms, created_at_ms, updated_at_ms) "
-        "VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5, ?5)");
+        "next_attempt_at_ms, created_at_ms, updated_at_ms, concurrency_key, concurrency_limit, "
+        "stale_guard) VALUES (?1, ?2, ?3, ?4, 'queued', 0, ?5, ?5, ?5, ?6, ?7, ?8)");
     auto id = new_id("run", now_ms);
     query.bind(1, id).bind(2, event_id).bind(3, run.workflow);
     query.bind(4, run.workflow_hash).bind(5, now_ms);
+    query.bind(6, run.concurrency_key).bind(7, std::int64_t{run.concurrency_limit});
+    bind_guard(query, 8, run.stale_guard);
     if (auto done = query.run(); !done) {
         return done.error();
     }
     return id;
 }
 
-Result<std::vector<std::string>> due_run_ids(Connection& db, int max, std::int64_t now_ms) {
+void bind_guard(Query& query, int index, const GuardValue& guard) {
+    if (const auto* number = std::get_if<double>(&guard)) {
+        query.bind_real(index, *number);
+    } else if (const auto* text = std::get_if<std::string>(&guard)) {
+        query.bind(index, *text);
+    } else {
+        query.bind_null(index);
+    }
+}
+
+// A due run, with what the concurrency and staleness checks need.
+struct Candidate {
+    std::string id;
+    std::string workflow;
+    std::string key;
+    int limit = 0;
+    int attempt = 0;
+    std::int64_t created_at_ms = 0;
+    std::int64_t rowid = 0;
+    bool has_guard = false;
+};
+
+Candidate read_candidate(const Query& q) {
+    return Candidate{q.text(0),
+                     q.text(1),
+                     q.text(2),
+                     q.int32(3),
+                     q.int32(4),
+                     q.int64(5),
+                     q.int64(6),
+                     q.int64(7) != 0};
+}
+
+// Runs blocked by their concurrency key are skipped, so more than `max` are looked at.
+constexpr int kClaimLookahead = 256;
+
+// Limitation: a claim looks at the oldest max+256 due runs; a blocked backlog delays others.
+Result<std::vector<Candidate>> due_runs(Connection& db, int max, std::int64_t now_ms) {
+    // rowid follows commit order, so events stored in the same millisecond keep theirs.
     auto query = db.query(
-        "SELECT id FROM runs "
+        "SELECT id, workflow, concurrency_key, concurrency_limit, attempt, created_at_ms, rowid, "
+        "stale_guard IS NOT NULL FROM runs "
         "WHERE (status IN ('queued', 'failed') AND next_attempt_at_ms <= ?1) "
         "OR (status = 'running' AND lease_expires_at_ms < ?1) "
-        "ORDER BY created_at_ms, id LIMIT ?2");
-    query.bind(1, now_ms).bind(2, std::int64_t{max});
-    return collect<std::string>(query, read_first_text);
+        "ORDER BY created_at_ms, rowid LIMIT ?2");
+    query.bind(1, now_ms).bind(2, std::int64_t{max} + kClaimLookahead);
+    return collect<Candidate>(query, read_candidate);
+}
+
+std::int64_t read_first_int(const Query& q) {
+    return q.int64(0);
+}
+
+// Whether the run must wait: its key has `limit` runs holding a live lease, or (limit 1) an
+// earlier run of the key is still waiting its turn.
+Result<bool> blocked_by_key(Connection& db, const Candidate& run, std::int64_t now_ms) {
+    if (run.limit <= 0) {
+        return false;
+    }
+    auto running = db.query(
+        "SELECT COUNT(*) FROM runs WHERE workflow = ?1 AND concurrency_key = ?2 AND id != ?3 "
+        "AND status = 'running' AND lease_expires_at_ms >= ?4");
+    running.bind(1, run.workflow).bind(2, run.key).bind(3, run.id).bind(4, now_ms);
+    auto count = first<std::int64_t>(running, read_first_int);
+    if (!count) {
+        return count.error();
+    }
+    if (count->value_or(0) >= run.limit) {
+        return true;
+    }
+    if (run.limit != 1) {
+        return false;
+    }
+    auto earlier = db.query(
+        "SELECT COUNT(*) FROM runs WHERE workflow = ?1 AND concurrency_key = ?2 AND id != ?3 "
+        "AND (status IN ('queued', 'failed') OR (status = 'running' AND lease_expires_at_ms < ?4)) "
+        "AND (created_at_ms < ?5 OR (created_at_ms = ?5 AND rowid < ?6))");
+    earlier.bind(1, run.workflow).bind(2, run.key).bind(3, run.id).bind(4, now_ms);
+    earlier.bind(5, run.created_at_ms).bind(6, run.rowid);
+    auto waiting = first<std::int64_t>(earlier, read_first_int);
+    if (!waiting) {
+        return waiting.error();
+    }
+    return waiting->value_or(0) > 0;
+}
+
+// Whether a run of the same workflow and key with a higher guard value already executed.
+Result<bool> is_stale(Connection& db, const Candidate& run) {
+    // A run that executed before (a retry, a reclaimed run) is not judged again.
+    if (!run.has_guard || run.attempt > 0) {
+        return false;
+    }
+    auto query = db.query(
+        "SELECT COUNT(*) FROM runs AS mine JOIN runs AS other "
+        "ON other.workflow = mine.workflow AND other.concurrency_key = mine.concurrency_key "
+        "WHERE mine.id = ?1 AND other.id != mine.id AND other.attempt > 0 "
+        "AND other.status IN ('running', 'succeeded', 'failed', 'dead') "
+        "AND other.stale_guard IS NOT NULL AND other.stale_guard > mine.stale_guard");
+    query.bind(1, run.id);
+    auto newer = first<std::int64_t>(query, read_first_int);
+    if (!newer) {
+        return newer.error();
+    }
+    return newer->value_or(0) > 0;
+}
+
+Result<void> mark_stale(Connection& db, const std::string& run_id, std::int64_t now_ms) {
+    auto query = db.query(
+        "UPDATE runs SET status = 'stale', "
+        "last_error = 'stale: a run with a newer guard value already executed', "
+        "lease_owner = '', lease_expires_at_ms = 0, updated_at_ms = ?2 WHERE id = ?1");
+    query.bind(1, run_id).bind(2, now_ms);
+    return query.run();
+}
+
+// What claim does with one due run: claim it, leave it waiting, or it was found stale.
+enum class Decision { claim, wait, stale };
+
+Result<Decision> decide(Connection& db, const Candidate& run, std::int64_t now_ms) {
+    auto stale = is_stale(db, run);
+    if (!stale) {
+        return stale.error();
+    }
+    if (*stale) {
+        if (auto marked = mark_stale(db, run.id, now_ms); !marked) {
+            return marked.error();
+        }
+        return Decision::stale;
+    }
+    auto blocked = blocked_by_key(db, run, now_ms);
+    if (!blocked) {
+        return blocked.error();
+    }
+    return *blocked ? Decision::wait : Decision::claim;
 }
 
 Result<void> lease_run(Connection& db,
@@ -211,12 +342,23 @@ Result<std::vector<ClaimedRun>> claim(
     if (max <= 0) {
         return claimed;
     }
-    // Ids first: the SELECT is finished before the UPDATEs touch the rows it walks.
-    auto ids = due_run_ids(db, max, now_ms);
-    if (!ids) {
-        return ids.error();
+    // Candidates first: the SELECT is finished before the UPDATEs touch the rows it walks.
+    auto candidates = due_runs(db, max, now_ms);
+    if (!candidates) {
+        return candidates.error();
     }
-    for (const auto& id : *ids) {
+    for (const auto& candidate : *candidates) {
+        if (static_cast<int>(claimed.size()) >= max) {
+            break;
+        }
+        auto decision = decide(db, candidate, now_ms);
+        if (!decision) {
+            return decision.error();
+        }
+        if (*decision != Decision::claim) {
+            continue;
+        }
+        const auto& id = candidate.id;
         if (auto leased = lease_run(db, id, owner, now_ms, lease_ms); !leased) {
             return leased.error();
         }
@@ -351,7 +493,17 @@ Result<bool> requeue_run(Connection& db, const std::string& run_id, std::int64_t
     if (auto done = query.run(); !done) {
         return done.error();
     }
-    return db.changes() > 0;
+    if (db.changes() == 0) {
+        return false;
+    }
+    // The step that failed gets fresh attempts too; its count starts again from 1.
+    auto steps = db.query(
+        "UPDATE steps SET attempt = 0 WHERE run_id = ?1 AND status IN ('failed', 'running')");
+    steps.bind(1, run_id);
+    if (auto done = steps.run(); !done) {
+        return done.error();
+    }
+    return true;
 }
 
 Result<bool> extend_lease(Connection& db,
@@ -384,7 +536,8 @@ Result<bool> release_lease(Connection& db,
     return db.changes() > 0;
 }
 
-Result<std::vector<RunRow>> select_runs_with_status(Connection& db, const std::string& status,
+Result<std::vector<RunRow>> select_runs_with_status(Connection& db,
+                                                    const std::string& status,
                                                     int limit) {
     auto query = db.query(
         "SELECT id, event_id, workflow, workflow_hash, status, attempt, next_attempt_at_ms, "

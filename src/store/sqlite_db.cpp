@@ -76,6 +76,13 @@ Query& Query::bind(int index, std::int64_t value) {
     return *this;
 }
 
+Query& Query::bind_real(int index, double value) {
+    if (rc_ == SQLITE_OK) {
+        rc_ = sqlite3_bind_double(stmt_, index, value);
+    }
+    return *this;
+}
+
 Query& Query::bind_null(int index) {
     if (rc_ == SQLITE_OK) {
         rc_ = sqlite3_bind_null(stmt_, index);

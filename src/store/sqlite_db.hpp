@@ -30,6 +30,8 @@ class Query {
     Query& bind(int index, std::int64_t value);
     /// Binds NULL.
     Query& bind_null(int index);
+    /// Binds a floating-point number.
+    Query& bind_real(int index, double value);
 
     /// Steps once: true on a row, false when done or failed (see `status`).
     bool row();

@@ -12,32 +12,12 @@ namespace {
 
 constexpr std::string_view kHeader = "Stripe-Signature";
 constexpr std::size_t kHexMacLength = 64;
-// 18 digits always fit in int64; real timestamps have 10.
-constexpr std::size_t kMaxTimestampDigits = 18;
 
 /// The parts of a `Stripe-Signature` value that count.
 struct SignatureHeader {
     std::int64_t t = 0;
     std::vector<std::string_view> v1;
 };
-
-Error rejection(std::string_view reason) {
-    return make_error(Errc::unauthorized, std::string(reason));
-}
-
-std::optional<std::int64_t> parse_timestamp(std::string_view text) {
-    if (text.empty() || text.size() > kMaxTimestampDigits) {
-        return std::nullopt;
-    }
-    std::int64_t value = 0;
-    for (char c : text) {
-        if (c < '0' || c > '9') {
-            return std::nullopt;
-        }
-        value = value * 10 + (c - '0');
-    }
-    return value;
-}
 
 /// Splits on `,` then on the first `=`, as Stripe's libraries do (no trimming). Keys other
 /// than `t` and `v1` (v0, diagnostics, future schemes) are ignored.
@@ -56,7 +36,7 @@ std::optional<SignatureHeader> parse_header(std::string_view value) {
         auto text = item.substr(equals + 1);
         if (key == "t") {
             // stripe-node keeps the last t and stripe-python the first; refuse to guess.
-            auto t = parse_timestamp(text);
+            auto t = parse_unix_seconds(text);
             if (has_t || !t) {
                 return std::nullopt;
             }

@@ -1,3 +1,4 @@
+#include <array>
 #include <string>
 #include <utility>
 
@@ -29,15 +30,45 @@ class UnconfiguredVerifier final : public Verifier {
         return make_error(Errc::invalid_config, "no secret configured");
     }
 
+    Result<std::vector<Item>> split(const Delivery& delivery,
+                                    const nlohmann::json& body) const override {
+        return scheme_->split(delivery, body);
+    }
+
   private:
     std::unique_ptr<Verifier> scheme_;
 };
 
-std::unique_ptr<Verifier> make_scheme(const config::SourceConfig& source) {
-    if (source.provider == "stripe") {
-        return make_stripe_verifier(source);
+SchemeResult make_stripe_scheme(const config::SourceConfig& source) {
+    return make_stripe_verifier(source);
+}
+
+/// The providers by name, each with its scheme's factory.
+struct SchemeEntry {
+    std::string_view provider;
+    SchemeResult (*make)(const config::SourceConfig&);
+};
+
+constexpr std::array<SchemeEntry, 9> kSchemes = {{
+    {"stripe", make_stripe_scheme},
+    {"github", make_github_verifier},
+    {"slack", make_slack_verifier},
+    {"standard", make_standard_verifier},
+    {"shopify", make_shopify_verifier},
+    {"sendgrid", make_sendgrid_verifier},
+    {"twilio", make_twilio_verifier},
+    {"hmac", make_hmac_verifier},
+    {"none", make_none_verifier},
+}};
+
+SchemeResult make_scheme(const config::SourceConfig& source) {
+    for (const auto& entry : kSchemes) {
+        if (entry.provider == source.provider) {
+            return entry.make(source);
+        }
     }
-    return nullptr;
+    return make_error(Errc::invalid_config,
+                      "source " + source.name + ": unknown provider " + source.provider);
 }
 
 }  // namespace
@@ -53,19 +84,41 @@ std::optional<std::string> body_string(const nlohmann::json& body, const std::st
     return it->get<std::string>();
 }
 
+Result<std::vector<Item>> Verifier::split(const Delivery& delivery,
+                                          const nlohmann::json& body) const {
+    auto identity = identify(delivery, body);
+    if (!identity) {
+        return identity.error();
+    }
+    return std::vector<Item>{Item{identity->delivery_id, identity->type, body}};
+}
+
+bool has_credentials(const config::SourceConfig& source) {
+    if (source.provider == "none") {
+        return true;
+    }
+    if (source.provider == "sendgrid") {
+        return !source.public_keys.empty();
+    }
+    if (source.provider == "standard") {
+        return !source.secrets.empty() || !source.public_keys.empty();
+    }
+    return !source.secrets.empty();
+}
+
 Result<std::unique_ptr<Verifier>> make_verifier(const config::SourceConfig& source) {
     auto scheme = make_scheme(source);
     if (!scheme) {
-        return make_error(Errc::invalid_config,
-                          "source " + source.name + ": unknown provider " + source.provider);
+        return scheme.error();
     }
-    if (!source.secrets.empty()) {
+    if (has_credentials(source)) {
         return scheme;
     }
 
     // Start-up goes on so the other sources keep working; this one answers 401 until fixed
     // (ingest::build_sources says so in the log).
-    return std::unique_ptr<Verifier>(std::make_unique<UnconfiguredVerifier>(std::move(scheme)));
+    return std::unique_ptr<Verifier>(
+        std::make_unique<UnconfiguredVerifier>(std::move(scheme).value()));
 }
 
 }  // namespace hookflow::verify

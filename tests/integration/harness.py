@@ -13,6 +13,7 @@ import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -129,6 +130,10 @@ class MockApi:
         self.requests = []
         self._routes = {}
         self.fallback = (404, {"Content-Type": "application/json"}, {"error": "no mock route"})
+        # handler(record) -> an answer (a tuple, Delay or Reset) or None to use the routes.
+        self.handler = None
+        # False: every answer carries `Connection: close` (no connection is reused).
+        self.keep_alive = True
         mock = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -151,15 +156,31 @@ class MockApi:
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                     "body": body,
                 }
-                status, headers, payload = mock._record_and_route(record)
+                answer = _perform(mock._record_and_route(record))
+                if answer is None:  # Reset: close the socket without answering
+                    _reset_connection(self)
+                    mock._mark_done(record, None)
+                    return
+                status, headers, payload = answer
                 data = _encode_body(payload)
-                self.send_response(status)
-                for name, value in headers.items():
-                    if name.lower() not in ("content-length", "transfer-encoding", "connection"):
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        if name.lower() not in ("content-length", "transfer-encoding",
+                                                "connection"):
+                            self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(data)))
+                    if not mock.keep_alive:
+                        self.send_header("Connection", "close")
+                        self.close_connection = True
+                    self.end_headers()
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                except OSError:  # the client gave up (a step timeout) while we were slow
+                    self.close_connection = True
+                    mock._mark_done(record, None)
+                    return
+                mock._mark_done(record, status)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
@@ -184,6 +205,16 @@ class MockApi:
 
     def _record_and_route(self, record):
         path = urllib.parse.unquote(record["path"].split("?", 1)[0])
+        record["time"] = time.monotonic()  # arrival; `done` is set once answered
+        record["done"] = None
+        record["answered"] = None  # the status sent, None for a reset or a dropped client
+        if self.handler is not None:
+            answer = self.handler(record)
+            if answer is not None:
+                with self._lock:
+                    self.requests.append(record)
+                    self._lock.notify_all()
+                return answer
         with self._lock:
             self.requests.append(record)
             self._lock.notify_all()
@@ -192,9 +223,41 @@ class MockApi:
                 return self.fallback
             return answers.pop(0) if len(answers) > 1 else answers[0]
 
+    def _mark_done(self, record, status):
+        with self._lock:
+            record["done"] = time.monotonic()
+            record["answered"] = status
+            self._lock.notify_all()
+
     def snapshot(self):
         with self._lock:
             return list(self.requests)
+
+    def matching(self, prefix, method=None):
+        """Recorded requests whose decoded path starts with `prefix`, in arrival order."""
+        return [r for r in self.snapshot()
+                if path_of(r).startswith(prefix) and (method is None or r["method"] == method)]
+
+    def count_by_header(self, name="idempotency-key", prefix=""):
+        """How many requests carried each value of header `name` (lower case)."""
+        counts = {}
+        for r in self.matching(prefix):
+            value = r["headers"].get(name)
+            if value is not None:
+                counts[value] = counts.get(value, 0) + 1
+        return counts
+
+    def wait_matching(self, prefix, n, timeout=WAIT_SECONDS, answered=False):
+        """Waits until n requests under `prefix` arrived (and, with answered, were answered)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = self.matching(prefix)
+            if answered:
+                got = [r for r in got if r["done"] is not None]
+            if len(got) >= n:
+                return got
+            time.sleep(0.02)
+        return self.matching(prefix)
 
     def wait_for(self, n_requests, timeout=WAIT_SECONDS):
         """Waits until at least n requests arrived; returns the recorded requests."""
@@ -211,6 +274,44 @@ class MockApi:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+class Delay:
+    """A mock answer sent after `seconds` (a slow API, or a hang past a step's timeout)."""
+
+    def __init__(self, seconds, status=200, headers=None, body=None):
+        self.seconds = seconds
+        self.answer = (status, headers or {"Content-Type": "application/json"},
+                       {} if body is None else body)
+
+
+class Reset:
+    """A mock "answer" that closes the connection without sending anything (RST)."""
+
+
+def _perform(answer):
+    """Turns a route's answer into (status, headers, body), or None for a reset."""
+    if isinstance(answer, Reset):
+        return None
+    if isinstance(answer, Delay):
+        time.sleep(answer.seconds)
+        return answer.answer
+    return answer
+
+
+def _reset_connection(handler):
+    handler.close_connection = True
+    try:
+        handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                      struct.pack("ii", 1, 0))
+        handler.connection.close()
+    except OSError:
+        pass
+
+
+def path_of(record):
+    """A recorded request's path, percent-decoded, without the query string."""
+    return urllib.parse.unquote(record["path"].split("?", 1)[0])
 
 
 def _read_chunked(rfile):
@@ -365,6 +466,35 @@ class Hookflow:
         for reader in self._readers:
             reader.join(timeout=5)
         return self.proc.returncode
+
+    def kill(self):
+        """SIGKILL (a crash) and wait for the process; the temp dir stays for a restart."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        for reader in self._readers:
+            reader.join(timeout=5)
+        return self.proc.returncode if self.proc else None
+
+    def terminate(self, timeout=30):
+        """SIGTERM; waits up to `timeout` s. Returns the exit code, or None if still running
+        (the caller then kills it)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        for reader in self._readers:
+            reader.join(timeout=5)
+        return self.proc.returncode
+
+    def all_runs(self):
+        return self.cli_json("runs", "list", "--limit", "1000")
+
+    def all_events(self):
+        return self.cli_json("events", "list", "--limit", "1000")
 
     def cleanup(self):
         self.stop()
@@ -625,3 +755,92 @@ def _read_answer(sock, result):
             result.closed = False
     except OSError as exc:
         result.error = (result.error or "") + " read: " + repr(exc)
+
+
+# ---------------------------------------------------------------------------------------------
+# Durability helpers (retries, crashes, restarts)
+
+DURABILITY_WORKFLOWS = os.path.join(FIXTURES, "workflows", "durability")
+
+
+def durability_workflow(name):
+    return os.path.join(DURABILITY_WORKFLOWS, name + ".yaml")
+
+
+def durability_config(mock, engine=None, storage=None):
+    """Config overrides for the durability tests: a fast engine and an `api` http connector
+    pointing at the mock under /api."""
+    config = {
+        "engine": {"poll_interval_ms": 100, "lease_seconds": 30, "max_attempts": 3},
+        "connectors": {"api": {"type": "http", "base_url": mock.base + "/api"}},
+    }
+    config["engine"].update(engine or {})
+    if storage:
+        config["storage"] = storage
+    return config
+
+
+def stripe_event(event_id, event_type, obj=None, created=None):
+    """A Stripe Event body (bytes) with the given id, type and data.object."""
+    doc = {
+        "id": event_id,
+        "object": "event",
+        "api_version": "2026-11-18.endive",
+        "created": int(time.time()) if created is None else created,
+        "livemode": False,
+        "type": event_type,
+        "data": {"object": obj or {"id": "obj_" + event_id, "customer": "cus_durable"}},
+    }
+    return json.dumps(doc, indent=2).encode("utf-8") + b"\n"
+
+
+def try_deliver(port, body, timeout=10):
+    """Posts a signed delivery; returns the Answer, or None when no answer came (refused,
+    reset, timed out)."""
+    headers = stripe_headers(body)
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", "/hooks/stripe", body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        return Answer(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def gaps(records):
+    """Seconds between consecutive request arrivals."""
+    return [b["time"] - a["time"] for a, b in zip(records, records[1:])]
+
+
+JSON_OK = (200, {"Content-Type": "application/json"}, {"ok": True})
+
+
+class Script:
+    """The mock's answers by path prefix: set(prefix, [answers]) serves them in order, the last
+    one repeating. An answer is a (status, headers, body) tuple, a Delay, a Reset, or a
+    callable(record) returning one of those. Installed as the mock's handler."""
+
+    def __init__(self, mock):
+        self._lock = threading.Lock()
+        self._answers = {}
+        mock.handler = self
+
+    def set(self, prefix, answers):
+        if not isinstance(answers, list):
+            answers = [answers]
+        with self._lock:
+            self._answers[prefix] = list(answers)
+
+    def __call__(self, record):
+        path = path_of(record)
+        with self._lock:
+            for prefix, answers in self._answers.items():
+                if path.startswith(prefix):
+                    answer = answers.pop(0) if len(answers) > 1 else answers[0]
+                    break
+            else:
+                return None
+        return answer(record) if callable(answer) else answer

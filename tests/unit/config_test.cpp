@@ -412,4 +412,53 @@ TEST(LoadConfig, FileOnDisk_ParsedWithPathInErrors) {
     EXPECT_EQ(bad.error().log_text, path.string() + ":2:3: unknown key 'wrkers' in engine");
 }
 
+TEST(Config, EngineDurabilityKeys_ParsedWithDefaults) {
+    auto defaults = parse_config("", "empty.yaml", env_of({}));
+    ASSERT_TRUE(defaults.ok());
+    EXPECT_EQ(defaults->engine.max_attempts, 5);
+    EXPECT_EQ(defaults->engine.initial_backoff_ms, 1000);
+    EXPECT_EQ(defaults->engine.max_backoff_ms, 300000);
+    EXPECT_EQ(defaults->engine.step_timeout_ms, 60000);
+    EXPECT_EQ(defaults->engine.run_timeout_ms, 900000);
+    EXPECT_EQ(defaults->engine.shutdown_grace_ms, 20000);
+
+    auto config = parse_config(
+        "engine:\n  retry: {max_attempts: 8, initial_backoff: 500ms, max_backoff: 2m}\n"
+        "  step_timeout: 30s\n  run_timeout: 1h\n  shutdown_grace: 2.5\n",
+        "test.yaml",
+        env_of({}));
+    ASSERT_TRUE(config.ok()) << config.error().log_text;
+    EXPECT_EQ(config->engine.max_attempts, 8);
+    EXPECT_EQ(config->engine.initial_backoff_ms, 500);
+    EXPECT_EQ(config->engine.max_backoff_ms, 120000);
+    EXPECT_EQ(config->engine.step_timeout_ms, 30000);
+    EXPECT_EQ(config->engine.run_timeout_ms, 3600000);
+    EXPECT_EQ(config->engine.shutdown_grace_ms, 2500);
+}
+
+TEST(Config, BadDurations_ReportedWithPosition) {
+    EXPECT_EQ(error_lines("engine:\n  step_timeout: soon\n"),
+              std::vector<std::string>{
+                  "test.yaml:2:17: engine.step_timeout: expected a duration such as 500ms, 2s "
+                  "or 5m (at least 1 ms), got 'soon'"});
+    EXPECT_EQ(error_lines("engine:\n  retry: {initial_backoff: 10s, max_backoff: 1s}\n"),
+              std::vector<std::string>{
+                  "test.yaml:2:3: engine.retry.max_backoff: must not be below initial_backoff"});
+    EXPECT_EQ(error_lines("engine:\n  retry: {tries: 3}\n"),
+              std::vector<std::string>{"test.yaml:2:11: unknown key 'tries' in engine.retry"});
+}
+
+TEST(Duration, Forms_ParsedToMilliseconds) {
+    using hookflow::config::parse_duration_ms;
+    EXPECT_EQ(*parse_duration_ms("500ms"), 500);
+    EXPECT_EQ(*parse_duration_ms("2s"), 2000);
+    EXPECT_EQ(*parse_duration_ms("5m"), 300000);
+    EXPECT_EQ(*parse_duration_ms("1h"), 3600000);
+    EXPECT_EQ(*parse_duration_ms("90"), 90000);
+    EXPECT_EQ(*parse_duration_ms("0.25"), 250);
+    for (const char* bad : {"", "ms", "-1s", "1.2.3s", "5 m", "1d", "s5", "."}) {
+        EXPECT_FALSE(parse_duration_ms(bad).ok()) << bad;
+    }
+}
+
 }  // namespace

@@ -1,3 +1,4 @@
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -7,9 +8,14 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -79,11 +85,19 @@ class FakeStore final : public hookflow::store::Store {
 
     void save_step(StepRow step, hookflow::store::Callback<bool> done) override {
         submit([this, step, done] {
+            bool fail = false;
             {
                 std::lock_guard lock(mutex_);
-                saved_.push_back(step);
+                fail = fail_saves_;
+                if (!fail) {
+                    saved_.push_back(step);
+                }
             }
-            done(true);
+            if (fail) {
+                done(hookflow::make_error(hookflow::Errc::store_unavailable, "disk I/O error"));
+            } else {
+                done(true);
+            }
         });
     }
 
@@ -110,11 +124,30 @@ class FakeStore final : public hookflow::store::Store {
     std::vector<hookflow::store::RunRow> runs_for_event(const std::string&) override { return {}; }
     std::optional<hookflow::store::RunRow> get_run(const std::string&) override { return {}; }
     std::vector<StepRow> steps_for_run(const std::string&) override { return {}; }
-    void renew_lease(std::string, std::string, std::int64_t, hookflow::store::Callback<bool> done) override {
-        submit([done] { done(true); });
+    void renew_lease(std::string run_id,
+                     std::string,
+                     std::int64_t until_ms,
+                     hookflow::store::Callback<bool> done) override {
+        submit([this, run_id, until_ms, done] {
+            bool keep = false;
+            {
+                std::lock_guard lock(mutex_);
+                renewals_.emplace_back(run_id, until_ms);
+                keep = keep_lease_;
+            }
+            done(keep);
+        });
     }
-    void release_run(std::string, std::string, hookflow::store::Callback<bool> done) override {
-        submit([done] { done(true); });
+    void release_run(std::string run_id,
+                     std::string,
+                     hookflow::store::Callback<bool> done) override {
+        submit([this, run_id, done] {
+            {
+                std::lock_guard lock(mutex_);
+                released_.push_back(run_id);
+            }
+            done(true);
+        });
     }
     void retry_run(std::string, hookflow::store::Callback<bool> done) override {
         submit([done] { done(false); });
@@ -151,6 +184,26 @@ class FakeStore final : public hookflow::store::Store {
         std::lock_guard lock(mutex_);
         return lease_ms_;
     }
+    std::size_t queued() const {
+        std::lock_guard lock(mutex_);
+        return queued_.size();
+    }
+    std::vector<std::pair<std::string, std::int64_t>> renewals() const {
+        std::lock_guard lock(mutex_);
+        return renewals_;
+    }
+    std::vector<std::string> released() const {
+        std::lock_guard lock(mutex_);
+        return released_;
+    }
+    void set_keep_lease(bool keep) {
+        std::lock_guard lock(mutex_);
+        keep_lease_ = keep;
+    }
+    void set_fail_saves(bool fail) {
+        std::lock_guard lock(mutex_);
+        fail_saves_ = fail;
+    }
 
   private:
     void submit(std::function<void()> task) {
@@ -184,6 +237,10 @@ class FakeStore final : public hookflow::store::Store {
     std::vector<Finished> finished_;
     std::string owner_;
     std::int64_t lease_ms_ = 0;
+    std::vector<std::pair<std::string, std::int64_t>> renewals_;
+    std::vector<std::string> released_;
+    bool keep_lease_ = true;
+    bool fail_saves_ = false;
     bool closing_ = false;
     std::thread worker_;
 };
@@ -198,6 +255,14 @@ class FakeConnector final : public hookflow::connectors::Connector {
 
     asio::awaitable<StepResult> call(const StepCall& call) override {
         calls.push_back(call);
+        if (auto delay = delays.find(call.step_id); delay != delays.end()) {
+            asio::steady_timer timer(co_await asio::this_coro::executor, delay->second);
+            boost::system::error_code ec;
+            co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+            if (ec) {
+                cancelled.push_back(call.step_id);
+            }
+        }
         auto scripted = results.find(call.step_id);
         if (scripted != results.end()) {
             co_return scripted->second;
@@ -212,6 +277,8 @@ class FakeConnector final : public hookflow::connectors::Connector {
 
     std::vector<StepCall> calls;
     std::map<std::string, StepResult> results;
+    std::map<std::string, std::chrono::milliseconds> delays;  // answer only after this long
+    std::vector<std::string> cancelled;                       // calls whose wait was cancelled
 
   private:
     std::string name_;
@@ -259,6 +326,17 @@ ClaimedRun make_run(const std::string& id, int attempt, const std::string& defin
     return claimed;
 }
 
+/// A step row a previous attempt left failed.
+StepRow failed_row(const std::string& run_id, const std::string& step_id, int attempt) {
+    StepRow row;
+    row.run_id = run_id;
+    row.step_id = step_id;
+    row.status = "failed";
+    row.attempt = attempt;
+    row.error = "earlier failure";
+    return row;
+}
+
 /// An engine over a fake store and one fake `stripe` connector, run on a private io_context.
 class EngineFixture : public ::testing::Test {
   protected:
@@ -284,6 +362,16 @@ class EngineFixture : public ::testing::Test {
         io_.run_for(std::chrono::milliseconds(20));
         EXPECT_EQ(engine.in_flight(), 0);
         return store_.finished();
+    }
+
+    // Turns the io_context until `done()` holds or 5 seconds passed; false on the timeout.
+    template <class Done>
+    bool run_until(Done done) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+        while (!done() && std::chrono::steady_clock::now() < deadline) {
+            io_.run_for(std::chrono::milliseconds(2));
+        }
+        return done();
     }
 
     asio::io_context io_;
@@ -374,7 +462,9 @@ TEST_F(EngineFixture, RetryableFailure_FinishesFailedWithNextAttemptInTheFuture)
     busy.error = "stripe 429 rate_limit";
     busy.retryable = true;
     connector_->results["customer"] = busy;
-    store_.add_run(make_run("run_3", 2));
+    auto run = make_run("run_3", 2);
+    run.steps.push_back(failed_row("run_3", "customer", 1));
+    store_.add_run(std::move(run));
 
     auto finished = run_engine(1);
     ASSERT_EQ(finished.size(), 1u);
@@ -386,9 +476,11 @@ TEST_F(EngineFixture, RetryableFailure_FinishesFailedWithNextAttemptInTheFuture)
     EXPECT_LE(finished[0].next_attempt_at_ms, kNow * 1000 + 2400);
 
     ASSERT_EQ(connector_->calls.size(), 1u);  // the run stopped at the failed step
+    EXPECT_EQ(connector_->calls[0].attempt, 2);
     auto saved = store_.saved();
     ASSERT_EQ(saved.size(), 2u);
     EXPECT_EQ(saved[1].status, "failed");
+    EXPECT_EQ(saved[1].attempt, 2);  // the step's second try
     EXPECT_EQ(saved[1].error, "stripe 429 rate_limit");
 }
 
@@ -398,7 +490,9 @@ TEST_F(EngineFixture, RetryableFailureOnLastAttempt_IsDead) {
     busy.error = "timeout";
     busy.retryable = true;
     connector_->results["customer"] = busy;
-    store_.add_run(make_run("run_4", 3));
+    auto run = make_run("run_4", 7);
+    run.steps.push_back(failed_row("run_4", "customer", 2));
+    store_.add_run(std::move(run));
 
     auto finished = run_engine(1);
     ASSERT_EQ(finished.size(), 1u);
@@ -513,6 +607,283 @@ TEST(DeliveryContext, Event_BecomesDeliveryObject) {
                     {"event_id", "ev_1"},
                     {"headers", {{"x-from", "billing@example.com"}}},
                     {"received_at", kNow * 1000}}));
+}
+
+// ---- durability ----
+
+using hookflow::engine::backoff_ms;
+using hookflow::engine::RetryPolicy;
+
+TEST(Backoff, Attempts_DoubleWithinJitterAndStopAtTheCap) {
+    RetryPolicy policy{5, 1000, 10000};
+    EXPECT_EQ(backoff_ms(1, policy, 0.0), 800);  // 1 s - 20%
+    EXPECT_EQ(backoff_ms(1, policy, 0.5), 1000);
+    EXPECT_EQ(backoff_ms(1, policy, 0.999), 1199);  // just under 1 s + 20%
+    EXPECT_EQ(backoff_ms(2, policy, 0.5), 2000);
+    EXPECT_EQ(backoff_ms(3, policy, 0.0), 3200);
+    EXPECT_EQ(backoff_ms(4, policy, 0.5), 8000);
+    // Past the cap: jitter below it, never above it.
+    EXPECT_EQ(backoff_ms(5, policy, 0.0), 8000);
+    EXPECT_EQ(backoff_ms(5, policy, 0.999), 10000);
+    EXPECT_EQ(backoff_ms(60, policy, 0.5), 10000);
+    EXPECT_EQ(backoff_ms(2, RetryPolicy{3, 0, 0}, 0.7), 0);
+}
+
+TEST(Backoff, StepRetry_OverridesEngineDefaultsFieldByField) {
+    hookflow::config::EngineConfig config;
+    hookflow::engine::Step step;
+    auto defaults = hookflow::engine::effective_retry(step, config);
+    EXPECT_EQ(defaults.max_attempts, 5);
+    EXPECT_EQ(defaults.initial_backoff_ms, 1000);
+    EXPECT_EQ(defaults.max_backoff_ms, 300000);
+    step.retry.max_attempts = 2;
+    step.retry.initial_backoff_ms = 500;
+    auto mixed = hookflow::engine::effective_retry(step, config);
+    EXPECT_EQ(mixed.max_attempts, 2);
+    EXPECT_EQ(mixed.initial_backoff_ms, 500);
+    EXPECT_EQ(mixed.max_backoff_ms, 300000);
+}
+
+TEST(RetryAfter, SecondsDatesAndGarbage_Parsed) {
+    using hookflow::connectors::parse_retry_after_ms;
+    const std::int64_t now = 1445412480000;  // Wed, 21 Oct 2015 07:28:00 GMT
+    EXPECT_EQ(parse_retry_after_ms("120", now), 120000);
+    EXPECT_EQ(parse_retry_after_ms(" 2 ", now), 2000);
+    EXPECT_EQ(parse_retry_after_ms("0", now), 0);
+    EXPECT_EQ(parse_retry_after_ms("Wed, 21 Oct 2015 07:28:30 GMT", now), 30000);
+    EXPECT_EQ(parse_retry_after_ms("Wednesday, 21-Oct-15 07:29:00 GMT", now), 60000);
+    EXPECT_EQ(parse_retry_after_ms("Wed Oct 21 07:28:05 2015", now), 5000);
+    EXPECT_EQ(parse_retry_after_ms("Wed, 21 Oct 2015 07:00:00 GMT", now), 0);  // past: now
+    for (const char* garbage : {"",
+                                "soon",
+                                "-1",
+                                "1.5",
+                                "12abc",
+                                "Wed, 21 Oct 2015 07:28:30 PST",
+                                "Wed, 21 Foo 2015 07:28:30 GMT",
+                                "Wed, 32 Oct 2015 07:28:30 GMT",
+                                "99999999999"}) {
+        EXPECT_EQ(parse_retry_after_ms(garbage, now), -1) << garbage;
+    }
+}
+
+TEST_F(EngineFixture, FailureKinds_ClassifiedAsRetriedOrDead) {
+    struct Case {
+        std::string name;
+        StepResult result;
+        std::string status;
+    };
+    auto failure = [](int http_status, bool retryable, const std::string& error) {
+        StepResult result;
+        result.http_status = http_status;
+        result.retryable = retryable;
+        result.error = error;
+        return result;
+    };
+    std::vector<Case> cases = {
+        {"c500", failure(500, true, "crm 500"), "failed"},
+        {"c503", failure(503, true, "crm 503"), "failed"},
+        {"c429", failure(429, true, "slack 429: ratelimited"), "failed"},
+        {"network", failure(0, true, "stripe: connection reset"), "failed"},
+        {"c400", failure(400, false, "crm 400"), "dead"},
+        {"c404", failure(404, false, "stripe 404 resource_missing"), "dead"},
+        {"credential", failure(0, false, "connector stripe: STRIPE_API_KEY is not set"), "dead"},
+    };
+    for (const auto& c : cases) {
+        auto definition = "name: recovery\non: {source: stripe}\nsteps: [{id: " + c.name +
+                          ", uses: stripe.request}]\n";
+        connector_->results[c.name] = c.result;
+        store_.add_run(make_run("run_" + c.name, 1, definition));
+    }
+    auto finished = run_engine(cases.size());
+    ASSERT_EQ(finished.size(), cases.size());
+    std::map<std::string, Finished> by_run;
+    for (const auto& f : finished) {
+        by_run[f.run_id] = f;
+    }
+    for (const auto& c : cases) {
+        const auto& f = by_run["run_" + c.name];
+        EXPECT_EQ(f.status, c.status) << c.name;
+        EXPECT_EQ(f.last_error, c.result.error) << c.name;
+        EXPECT_EQ(f.next_attempt_at_ms > 0, c.status == "failed") << c.name;
+    }
+}
+
+TEST_F(EngineFixture, RetryAfterLongerThanBackoff_IsWaited) {
+    StepResult limited;
+    limited.http_status = 429;
+    limited.retryable = true;
+    limited.retry_after_ms = 30000;
+    limited.error = "slack 429: ratelimited";
+    connector_->results["customer"] = limited;
+    store_.add_run(make_run("run_ra", 1));
+
+    auto finished = run_engine(1);
+    ASSERT_EQ(finished.size(), 1u);
+    EXPECT_EQ(finished[0].status, "failed");
+    EXPECT_EQ(finished[0].next_attempt_at_ms, kNow * 1000 + 30000);
+}
+
+TEST_F(EngineFixture, StepRetryBlock_MaxAttemptsMakesRunDead) {
+    const std::string definition =
+        "name: recovery\non: {source: stripe}\nsteps:\n"
+        "  - {id: a, uses: stripe.request, retry: {max_attempts: 2, initial_backoff: 10s}}\n";
+    StepResult busy;
+    busy.retryable = true;
+    busy.error = "crm 503";
+    connector_->results["a"] = busy;
+    store_.add_run(make_run("run_first", 1, definition));
+    auto second = make_run("run_second", 2, definition);
+    second.steps.push_back(failed_row("run_second", "a", 1));
+    store_.add_run(std::move(second));
+
+    auto finished = run_engine(2);
+    ASSERT_EQ(finished.size(), 2u);
+    std::map<std::string, Finished> by_run;
+    for (const auto& f : finished) {
+        by_run[f.run_id] = f;
+    }
+    EXPECT_EQ(by_run["run_first"].status, "failed");
+    EXPECT_GE(by_run["run_first"].next_attempt_at_ms, kNow * 1000 + 8000);
+    EXPECT_LE(by_run["run_first"].next_attempt_at_ms, kNow * 1000 + 12000);
+    EXPECT_EQ(by_run["run_second"].status, "dead");
+    EXPECT_EQ(by_run["run_second"].last_error, "crm 503");
+}
+
+TEST_F(EngineFixture, HangingStep_CancelledAtItsTimeoutAndRetried) {
+    const std::string definition =
+        "name: recovery\non: {source: stripe}\nsteps:\n"
+        "  - {id: slow, uses: stripe.request, timeout: 50ms}\n"
+        "  - {id: after, uses: stripe.request}\n";
+    connector_->delays["slow"] = std::chrono::hours(1);
+    store_.add_run(make_run("run_hang", 1, definition));
+
+    auto started = std::chrono::steady_clock::now();
+    auto finished = run_engine(1);
+    auto elapsed = std::chrono::steady_clock::now() - started;
+    ASSERT_EQ(finished.size(), 1u);
+    EXPECT_EQ(finished[0].status, "failed");
+    EXPECT_EQ(finished[0].last_error, "step timed out after 50 ms");
+    EXPECT_LT(elapsed, std::chrono::seconds(3));
+    ASSERT_EQ(connector_->calls.size(), 1u);
+    EXPECT_EQ(connector_->cancelled, std::vector<std::string>{"slow"});
+    auto saved = store_.saved();
+    ASSERT_EQ(saved.size(), 2u);
+    EXPECT_EQ(saved[1].status, "failed");
+    EXPECT_EQ(saved[1].error, "step timed out after 50 ms");
+}
+
+TEST_F(EngineFixture, RunPastItsTimeout_IsDead) {
+    const std::string definition =
+        "name: recovery\ntimeout: 40ms\non: {source: stripe}\nsteps:\n"
+        "  - {id: slow, uses: stripe.request}\n";
+    connector_->delays["slow"] = std::chrono::hours(1);
+    store_.add_run(make_run("run_long", 1, definition));
+
+    auto finished = run_engine(1);
+    ASSERT_EQ(finished.size(), 1u);
+    EXPECT_EQ(finished[0].status, "dead");
+    EXPECT_EQ(finished[0].last_error, "run timed out");
+}
+
+TEST_F(EngineFixture, LongStep_LeaseRenewedFromTheClock) {
+    config_.lease_renew_interval_ms = 5;
+    connector_->delays["customer"] = std::chrono::milliseconds(80);
+    store_.add_run(make_run("run_renew", 1));
+
+    auto finished = run_engine(1);
+    ASSERT_EQ(finished.size(), 1u);
+    EXPECT_EQ(finished[0].status, "succeeded");
+    auto renewals = store_.renewals();
+    ASSERT_GE(renewals.size(), 2u);
+    for (const auto& [run_id, until_ms] : renewals) {
+        EXPECT_EQ(run_id, "run_renew");
+        EXPECT_EQ(until_ms, kNow * 1000 + 30000);  // FixedClock now + lease
+    }
+}
+
+TEST_F(EngineFixture, LostLease_StopsAfterCurrentStepWithoutOutcome) {
+    config_.lease_renew_interval_ms = 5;
+    store_.set_keep_lease(false);
+    connector_->delays["customer"] = std::chrono::milliseconds(80);
+    store_.add_run(make_run("run_lost", 1));
+
+    hookflow::engine::Engine engine(io_.get_executor(), store_, registry_, config_, clock_);
+    engine.start();
+    ASSERT_TRUE(run_until([&] { return !store_.renewals().empty(); }));
+    ASSERT_TRUE(run_until([&] { return engine.in_flight() == 0; }));
+    engine.stop();
+    io_.run_for(std::chrono::milliseconds(20));
+
+    EXPECT_TRUE(store_.finished().empty());
+    ASSERT_EQ(connector_->calls.size(), 1u);
+    EXPECT_EQ(connector_->calls[0].step_id, "customer");
+    auto saved = store_.saved();
+    ASSERT_EQ(saved.size(), 2u);
+    EXPECT_EQ(saved[1].step_id, "customer");
+    EXPECT_EQ(saved[1].status, "succeeded");
+}
+
+TEST_F(EngineFixture, ReleaseAll_GivesInFlightRunsBackWithoutOutcome) {
+    connector_->delays["customer"] = std::chrono::hours(1);
+    store_.add_run(make_run("run_rel", 1));
+
+    hookflow::engine::Engine engine(io_.get_executor(), store_, registry_, config_, clock_);
+    engine.start();
+    ASSERT_TRUE(run_until([&] { return connector_->calls.size() == 1; }));
+    std::atomic<int> released{-1};
+    engine.release_all([&](int count) { released = count; });
+    ASSERT_TRUE(run_until([&] { return released.load() >= 0; }));
+
+    EXPECT_EQ(released.load(), 1);
+    EXPECT_EQ(store_.released(), std::vector<std::string>{"run_rel"});
+    EXPECT_TRUE(store_.finished().empty());
+    // The step in flight stays recorded as running, so the next attempt repeats only it.
+    auto saved = store_.saved();
+    ASSERT_EQ(saved.size(), 1u);
+    EXPECT_EQ(saved[0].step_id, "customer");
+    EXPECT_EQ(saved[0].status, "running");
+}
+
+TEST_F(EngineFixture, ReleaseAllWithNothingInFlight_DoneAtOnce) {
+    hookflow::engine::Engine engine(io_.get_executor(), store_, registry_, config_, clock_);
+    int released = -1;
+    engine.release_all([&](int count) { released = count; });
+    EXPECT_EQ(released, 0);
+}
+
+TEST_F(EngineFixture, StepWriteFails_RunLeftToItsLease) {
+    store_.set_fail_saves(true);
+    store_.add_run(make_run("run_io", 1));
+
+    hookflow::engine::Engine engine(io_.get_executor(), store_, registry_, config_, clock_);
+    engine.start();
+    ASSERT_TRUE(run_until([&] { return store_.queued() == 0; }));
+    ASSERT_TRUE(run_until([&] { return engine.in_flight() == 0; }));
+    engine.stop();
+    io_.run_for(std::chrono::milliseconds(20));
+    EXPECT_TRUE(store_.finished().empty());  // no outcome: the lease expires, the run resumes
+    EXPECT_TRUE(connector_->calls.empty());  // the `running` row failed first
+}
+
+TEST(WorkflowSet, Concurrency_KeyLimitAndGuardEvaluatedAtEnqueue) {
+    hookflow::engine::WorkflowSet set({
+        workflow("name: sync\non: {source: stripe}\n"
+                 "concurrency:\n  key: sub-${{ event.data.object.id }}\n  limit: 1\n"
+                 "  stale_guard: ${{ event.created }}\n"
+                 "steps: [{id: a, uses: stripe.request}]\n"),
+        workflow("name: plain\non: {source: stripe}\nsteps: [{id: a, uses: stripe.request}]\n"),
+    });
+    json context = {{"event", {{"created", 1700000001}, {"data", {{"object", {{"id", "s1"}}}}}}}};
+    auto runs = set.match("stripe", "customer.subscription.updated", context);
+    ASSERT_EQ(runs.size(), 2u);
+    EXPECT_EQ(runs[0].concurrency_key, "sub-s1");
+    EXPECT_EQ(runs[0].concurrency_limit, 1);
+    ASSERT_TRUE(std::holds_alternative<double>(runs[0].stale_guard));
+    EXPECT_EQ(std::get<double>(runs[0].stale_guard), 1700000001.0);
+    EXPECT_EQ(runs[1].concurrency_key, "");
+    EXPECT_EQ(runs[1].concurrency_limit, 0);
+    EXPECT_TRUE(std::holds_alternative<std::monostate>(runs[1].stale_guard));
 }
 
 }  // namespace

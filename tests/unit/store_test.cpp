@@ -27,6 +27,7 @@ using hookflow::FixedClock;
 using hookflow::Result;
 using hookflow::store::ClaimedRun;
 using hookflow::store::EnqueueResult;
+using hookflow::store::GuardValue;
 using hookflow::store::NewEvent;
 using hookflow::store::NewRun;
 using hookflow::store::SqliteOptions;
@@ -593,7 +594,7 @@ TEST(SqliteStore, Reopen_KeepsDataAndAppliesNoMigrationTwice) {
         event_id = stored->event_id;
     }
     using Rows = std::vector<std::pair<std::int64_t, std::int64_t>>;
-    EXPECT_EQ(RawDb(dir.db()).migrations(), (Rows{{1, kStart * 1000}}));
+    EXPECT_EQ(RawDb(dir.db()).migrations(), (Rows{{1, kStart * 1000}, {2, kStart * 1000}}));
 
     FixedClock later(kStart + 3600);
     auto store = open_store(dir.db(), later);
@@ -602,7 +603,7 @@ TEST(SqliteStore, Reopen_KeepsDataAndAppliesNoMigrationTwice) {
     ASSERT_TRUE(event.has_value());
     EXPECT_EQ(event->delivery_id, "evt_keep");
     EXPECT_EQ(store->runs_for_event(event_id).size(), 1u);
-    EXPECT_EQ(RawDb(dir.db()).migrations(), (Rows{{1, kStart * 1000}}));
+    EXPECT_EQ(RawDb(dir.db()).migrations(), (Rows{{1, kStart * 1000}, {2, kStart * 1000}}));
     auto duplicate = enqueue(*store, make_event("stripe", "evt_keep"), one_run());
     ASSERT_TRUE(duplicate.ok());
     EXPECT_TRUE(duplicate->duplicate);
@@ -647,3 +648,158 @@ TEST(SqliteStore, Callbacks_RunOnWriterThreadAndCloseDrainsPending) {
 }
 
 }  // namespace
+
+namespace {
+
+NewRun keyed_run(const std::string& key, int limit, GuardValue guard = {}) {
+    NewRun run{"sync", "hash-s", "name: sync\n"};
+    run.concurrency_key = key;
+    run.concurrency_limit = limit;
+    run.stale_guard = std::move(guard);
+    return run;
+}
+
+/// Enqueues one event with one run; the run's id.
+std::string enqueue_keyed(Store& store, const std::string& delivery_id, NewRun run) {
+    auto stored = enqueue(store, make_event("stripe", delivery_id), {std::move(run)});
+    EXPECT_TRUE(stored.ok());
+    auto runs = store.runs_for_event(stored->event_id);
+    EXPECT_EQ(runs.size(), 1u);
+    return runs.empty() ? std::string() : runs[0].id;
+}
+
+std::vector<std::string> claimed_ids(Store& store, std::int64_t now_ms) {
+    std::vector<std::string> ids;
+    for (const auto& run : claim(store, "w", now_ms)) {
+        ids.push_back(run.run.id);
+    }
+    return ids;
+}
+
+}  // namespace
+
+TEST(SqliteStore, ConcurrencyLimitOne_OneRunningPerKeyInArrivalOrder) {
+    TempDir dir;
+    FixedClock clock(kStart);
+    auto store = open_store(dir.db(), clock);
+    ASSERT_NE(store, nullptr);
+    // Same millisecond on purpose: arrival order must still hold.
+    auto a = enqueue_keyed(*store, "evt_a", keyed_run("sub_1", 1));
+    auto b = enqueue_keyed(*store, "evt_b", keyed_run("sub_1", 1));
+    auto c = enqueue_keyed(*store, "evt_c", keyed_run("sub_1", 1));
+    auto other = enqueue_keyed(*store, "evt_d", keyed_run("sub_2", 1));
+
+    EXPECT_EQ(claimed_ids(*store, clock.now_ms()), (std::vector<std::string>{a, other}));
+    EXPECT_TRUE(claimed_ids(*store, clock.now_ms()).empty());
+
+    ASSERT_TRUE(finish(*store, other, "succeeded", 1, 0, ""));
+    ASSERT_TRUE(finish(*store, a, "succeeded", 1, 0, ""));
+    EXPECT_EQ(claimed_ids(*store, clock.now_ms()), (std::vector<std::string>{b}));
+
+    // b fails and waits for its retry: c must not overtake it.
+    ASSERT_TRUE(finish(*store, b, "failed", 1, clock.now_ms() + 60'000, "crm 503"));
+    EXPECT_TRUE(claimed_ids(*store, clock.now_ms()).empty());
+    EXPECT_EQ(claimed_ids(*store, clock.now_ms() + 60'000), (std::vector<std::string>{b}));
+    ASSERT_TRUE(finish(*store, b, "dead", 2, 0, "crm 503"));
+    EXPECT_EQ(claimed_ids(*store, clock.now_ms()), (std::vector<std::string>{c}));
+}
+
+TEST(SqliteStore, ConcurrencyLimitTwo_AtMostTwoRunning) {
+    TempDir dir;
+    FixedClock clock(kStart);
+    auto store = open_store(dir.db(), clock);
+    ASSERT_NE(store, nullptr);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 3; ++i) {
+        ids.push_back(enqueue_keyed(*store, "evt_l" + std::to_string(i), keyed_run("k", 2)));
+    }
+    EXPECT_EQ(claimed_ids(*store, clock.now_ms()), (std::vector<std::string>{ids[0], ids[1]}));
+    EXPECT_TRUE(claimed_ids(*store, clock.now_ms()).empty());
+    // A holder whose lease expired no longer counts; it is claimed again itself.
+    auto later = clock.now_ms() + kLeaseMs + 1;
+    EXPECT_EQ(claimed_ids(*store, later), (std::vector<std::string>{ids[0], ids[1]}));
+    ASSERT_TRUE(finish(*store, ids[0], "succeeded", 2, 0, ""));
+    EXPECT_EQ(claimed_ids(*store, later), (std::vector<std::string>{ids[2]}));
+}
+
+TEST(SqliteStore, OlderGuardAfterNewerExecuted_RecordedStale) {
+    TempDir dir;
+    FixedClock clock(kStart);
+    auto store = open_store(dir.db(), clock);
+    ASSERT_NE(store, nullptr);
+    // E7: the update (created 1700000001) arrives before the create (1700000000).
+    auto updated = enqueue_keyed(*store, "evt_FAKE016B", keyed_run("sub_FAKE016", 1, 1700000001.0));
+    auto created = enqueue_keyed(*store, "evt_FAKE016A", keyed_run("sub_FAKE016", 1, 1700000000.0));
+    auto same = enqueue_keyed(*store, "evt_same", keyed_run("sub_FAKE016", 1, 1700000001.0));
+    auto other_key = enqueue_keyed(*store, "evt_x", keyed_run("sub_other", 1, 1.0));
+
+    EXPECT_EQ(claimed_ids(*store, clock.now_ms()), (std::vector<std::string>{updated, other_key}));
+    ASSERT_TRUE(finish(*store, updated, "succeeded", 1, 0, ""));
+
+    EXPECT_EQ(claimed_ids(*store, clock.now_ms()), (std::vector<std::string>{same}));
+    auto stale = store->get_run(created);
+    ASSERT_TRUE(stale.has_value());
+    EXPECT_EQ(stale->status, "stale");
+    EXPECT_EQ(stale->attempt, 0);
+    EXPECT_EQ(stale->last_error, "stale: a run with a newer guard value already executed");
+    EXPECT_EQ(store->runs_with_status("stale", 10).size(), 1u);
+}
+
+TEST(SqliteStore, TextGuards_ComparedAsText) {
+    TempDir dir;
+    FixedClock clock(kStart);
+    auto store = open_store(dir.db(), clock);
+    ASSERT_NE(store, nullptr);
+    auto newer =
+        enqueue_keyed(*store, "evt_t1", keyed_run("k", 1, std::string("2026-12-04T10:00:00Z")));
+    auto older =
+        enqueue_keyed(*store, "evt_t2", keyed_run("k", 1, std::string("2026-12-04T09:00:00Z")));
+    EXPECT_EQ(claimed_ids(*store, clock.now_ms()), (std::vector<std::string>{newer}));
+    ASSERT_TRUE(finish(*store, newer, "succeeded", 1, 0, ""));
+    EXPECT_TRUE(claimed_ids(*store, clock.now_ms()).empty());
+    EXPECT_EQ(store->get_run(older)->status, "stale");
+}
+
+TEST(SqliteStore, RetryDeadRun_GivesFailedStepFreshAttempts) {
+    TempDir dir;
+    FixedClock clock(kStart);
+    auto store = open_store(dir.db(), clock);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(enqueue(*store, make_event("stripe", "evt_dead"), one_run()));
+    auto claimed = claim(*store, "w", clock.now_ms());
+    ASSERT_EQ(claimed.size(), 1u);
+    const auto run_id = claimed[0].run.id;
+    ASSERT_TRUE(save(*store, StepRow{run_id, "a", 0, "succeeded", 1, 1, 2, "{}", "{}", ""}));
+    ASSERT_TRUE(save(*store, StepRow{run_id, "b", 1, "failed", 5, 3, 4, "{}", "null", "crm 503"}));
+    ASSERT_TRUE(finish(*store, run_id, "dead", 5, 0, "crm 503"));
+
+    Waiter<bool> waiter;
+    store->retry_run(run_id, waiter.callback());
+    auto retried = waiter.get();
+    ASSERT_TRUE(retried.ok());
+    EXPECT_TRUE(*retried);
+    auto steps = store->steps_for_run(run_id);
+    ASSERT_EQ(steps.size(), 2u);
+    EXPECT_EQ(steps[0].attempt, 1);  // succeeded: kept as it was
+    EXPECT_EQ(steps[1].attempt, 0);  // failed: the next try is its first again
+    EXPECT_EQ(store->get_run(run_id)->status, "queued");
+}
+
+TEST(SqliteStore, ReleasedRun_QueuedDueNowWithAttemptGivenBack) {
+    TempDir dir;
+    FixedClock clock(kStart);
+    auto store = open_store(dir.db(), clock);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(enqueue(*store, make_event("stripe", "evt_rel"), one_run()));
+    auto claimed = claim(*store, "w", clock.now_ms());
+    ASSERT_EQ(claimed.size(), 1u);
+    Waiter<bool> other;
+    store->release_run(claimed[0].run.id, "someone-else", other.callback());
+    EXPECT_FALSE(*other.get());
+    Waiter<bool> mine;
+    store->release_run(claimed[0].run.id, "w", mine.callback());
+    EXPECT_TRUE(*mine.get());
+    auto again = claim(*store, "w2", clock.now_ms());
+    ASSERT_EQ(again.size(), 1u);
+    EXPECT_EQ(again[0].run.attempt, 1);
+}

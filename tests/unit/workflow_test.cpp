@@ -125,8 +125,8 @@ TEST(Workflow, UnknownKey_SuggestsTheNearest) {
                   "wf.yaml:4:1: unknown key 'stesp' in workflow; did you mean 'steps'?",
                   "wf.yaml:1:1: missing required key 'steps'"}));
 
-    auto far = error_texts(steps_with("  - id: a\n    uses: http.request\n    timeout: 5\n"));
-    EXPECT_EQ(far, (std::vector<std::string>{"wf.yaml:7:5: unknown key 'timeout' in step 'a'"}));
+    auto far = error_texts(steps_with("  - id: a\n    uses: http.request\n    deadline: 5\n"));
+    EXPECT_EQ(far, (std::vector<std::string>{"wf.yaml:7:5: unknown key 'deadline' in step 'a'"}));
 
     auto in_on = error_texts(
         "name: x\non:\n  source: stripe\n  event: [a]\nsteps:\n"

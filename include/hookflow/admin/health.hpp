@@ -10,7 +10,7 @@ namespace hookflow::admin {
 
 /// `/healthz` (the process serves) and `/readyz` (the store takes writes and workflows loaded).
 class Health {
-public:
+  public:
     explicit Health(store::Store& store) : store_(store) {}
 
     /// Marks whether the workflows are loaded (readyz answers 503 until then).
@@ -22,7 +22,7 @@ public:
     boost::asio::awaitable<http::Response> healthz(http::Exchange& exchange);
     boost::asio::awaitable<http::Response> readyz(http::Exchange& exchange);
 
-private:
+  private:
     store::Store& store_;
     std::atomic<bool> workflows_loaded_{false};
     std::atomic<bool> stopping_{false};

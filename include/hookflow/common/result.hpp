@@ -42,7 +42,7 @@ inline Error make_error(Errc code, std::string log_text, std::string public_text
 /// A value or an Error, shaped like std::expected.
 template <class T>
 class Result {
-public:
+  public:
     Result(T value) : data_(std::move(value)) {}
     Result(Error error) : data_(std::move(error)) {}
 
@@ -59,14 +59,14 @@ public:
 
     const Error& error() const { return std::get<1>(data_); }
 
-private:
+  private:
     std::variant<T, Error> data_;
 };
 
 /// Success or an Error.
 template <>
 class Result<void> {
-public:
+  public:
     Result() = default;
     Result(Error error) : error_(std::move(error)), ok_(false) {}
 
@@ -74,7 +74,7 @@ public:
     explicit operator bool() const { return ok_; }
     const Error& error() const { return error_; }
 
-private:
+  private:
     Error error_;
     bool ok_ = true;
 };

@@ -38,9 +38,15 @@ struct StorageConfig {
 
 struct EngineConfig {
     int workers = 16;
-    int max_attempts = 5;
+    int max_attempts = 5;  // engine.retry.max_attempts (engine.max_attempts is the old spelling)
     int lease_seconds = 60;
     int poll_interval_ms = 1000;
+    std::int64_t initial_backoff_ms = 1000;    // engine.retry.initial_backoff
+    std::int64_t max_backoff_ms = 300000;      // engine.retry.max_backoff
+    std::int64_t step_timeout_ms = 60000;      // engine.step_timeout
+    std::int64_t run_timeout_ms = 900000;      // engine.run_timeout
+    std::int64_t shutdown_grace_ms = 20000;    // engine.shutdown_grace
+    std::int64_t lease_renew_interval_ms = 0;  // not in the file; 0: a third of the lease
 };
 
 struct WorkflowsConfig {
@@ -57,6 +63,16 @@ struct AdminConfig {
     Setting token;
 };
 
+/// The generic `hmac` provider's keys of a source block.
+struct HmacSettings {
+    std::string header;                // the header holding the signature (required)
+    std::string algorithm = "sha256";  // sha1, sha256 or sha512
+    std::string encoding = "hex";      // hex or base64
+    std::string prefix;                // text before the MAC in the header, e.g. `sha256=`
+    std::string timestamp_header;      // when set, the signed text is `{timestamp}.{body}`
+    std::string delivery_id;           // `header:Name` or a JSON path (`data.id`); else a body hash
+};
+
 /// One webhook source: `POST /hooks/{name}`, verified with `provider`'s scheme.
 struct SourceConfig {
     std::string name;
@@ -65,6 +81,18 @@ struct SourceConfig {
     std::vector<std::string> secrets;
     std::vector<std::string> missing_vars;
     int tolerance_seconds = 300;
+    /// Public keys that are set (SendGrid: base64 DER or PEM; Standard Webhooks: `whpk_...`);
+    /// unset `${VAR}` entries are named in `missing_vars`.
+    std::vector<std::string> public_keys;
+    /// A private key for `hookflow sign` and tests (SendGrid: PEM; Standard Webhooks: whsk_).
+    std::string signing_key;
+    /// The URL the provider calls for this source, without query: the source's `public_url`
+    /// (with `/hooks/{name}` added when it has no path), else server.public_url +
+    /// `/hooks/{name}`; empty when neither is set.
+    std::string public_url;
+    /// twilio and none: the event type; hmac: `header:Name` or a JSON path to it.
+    std::string event_type;
+    HmacSettings hmac;
 };
 
 /// One connector block, `connectors.<name>`. `type` is the connector kind (stripe, crm, llm,
@@ -73,7 +101,8 @@ struct ConnectorConfig {
     std::string name;
     std::string type;
     std::string base_url;
-    int timeout_seconds = 0;  // 0: the connector's own default
+    std::string base_url_missing_var;  // the unset ${VAR} base_url came from, if any
+    int timeout_seconds = 0;           // 0: the connector's own default
     std::string ca_file;
     /// Every other key of the block (api_key, token, model, ...), interpolated.
     std::map<std::string, Setting> settings;
@@ -102,6 +131,10 @@ EnvLookup process_env();
 
 /// Replaces `${VAR}` and `${VAR:-default}` in `text`. Fails on an unterminated `${`.
 Result<Setting> interpolate(const std::string& text, const EnvLookup& env);
+
+/// Parses a duration: `500ms`, `2s`, `5m`, `1h`, or a plain number of seconds (`1.5`).
+/// Errc::invalid_config for anything else, including a negative value.
+Result<std::int64_t> parse_duration_ms(const std::string& text);
 
 /// Loads and validates a config file. Errors read `file:line:col: message`.
 Result<Config> load_config(const std::filesystem::path& path, const EnvLookup& env);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -27,16 +28,22 @@ struct StepCall {
 /// What a call did. `request` is what was sent, with credentials replaced by `***`.
 struct StepResult {
     bool ok = false;
-    nlohmann::json output;           // the action's output (see docs/connectors.md)
-    nlohmann::json request;          // method, url, headers, body; redacted
-    int http_status = 0;             // 0 when no answer came
-    std::string error;               // for the operator; never holds a credential
-    bool retryable = false;          // network errors, timeouts, 429, 5xx
+    nlohmann::json output;             // the action's output (see docs/connectors.md)
+    nlohmann::json request;            // method, url, headers, body; redacted
+    int http_status = 0;               // 0 when no answer came
+    std::string error;                 // for the operator; never holds a credential
+    bool retryable = false;            // network errors, timeouts, 429, 5xx
+    std::int64_t retry_after_ms = -1;  // from `Retry-After` on 429/503; -1 when absent
 };
+
+/// Reads a `Retry-After` value: delay-seconds (`120`) or an HTTP-date
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`, also the RFC 850 and asctime forms), as milliseconds
+/// from `now_ms` (0 for a date already past). -1 when the value is neither.
+std::int64_t parse_retry_after_ms(std::string_view value, std::int64_t now_ms);
 
 /// A kind of API: builds requests for its actions and reads the provider's answers.
 class Connector {
-public:
+  public:
     virtual ~Connector() = default;
     /// The connector's name in `uses:` (the config block's key).
     virtual const std::string& name() const = 0;
@@ -48,10 +55,11 @@ public:
 
 /// Every configured connector, plus `http` which needs no config.
 class Registry {
-public:
+  public:
     /// Builds connectors from `config.connectors`. Errc::invalid_config for an unknown
     /// connector type. A missing credential is not an error here: the steps fail.
-    static Result<std::unique_ptr<Registry>> build(const config::Config& config, RestClient& client);
+    static Result<std::unique_ptr<Registry>> build(const config::Config& config,
+                                                   RestClient& client);
 
     /// The connector named `name`, or null.
     Connector* find(std::string_view name) const;
@@ -65,7 +73,7 @@ public:
         connectors_[name] = std::move(connector);
     }
 
-private:
+  private:
     std::map<std::string, std::unique_ptr<Connector>, std::less<>> connectors_;
 };
 

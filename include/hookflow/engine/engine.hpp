@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -20,7 +21,7 @@ namespace hookflow::engine {
 
 /// The loaded workflows, and which of them an event starts.
 class WorkflowSet {
-public:
+  public:
     explicit WorkflowSet(std::vector<std::shared_ptr<const Workflow>> workflows);
 
     /// Runs to queue for an event: workflows whose source and events match and whose `on.if`
@@ -31,9 +32,16 @@ public:
 
     const std::vector<std::shared_ptr<const Workflow>>& workflows() const { return workflows_; }
 
-private:
+  private:
     std::vector<std::shared_ptr<const Workflow>> workflows_;
 };
+
+/// The retry policy a step runs with: its own `retry:` values, the engine's for the rest.
+RetryPolicy effective_retry(const Step& step, const config::EngineConfig& config);
+
+/// The wait after failed attempt `attempt` (1-based): initial * 2^(attempt-1), at most
+/// `max_backoff_ms`, then +-20% jitter picked by `unit` in [0, 1), still at most the cap.
+std::int64_t backoff_ms(int attempt, const RetryPolicy& policy, double unit);
 
 /// The `delivery` context of an event as workflows see it.
 nlohmann::json delivery_context(const store::EventRow& event);
@@ -41,7 +49,7 @@ nlohmann::json delivery_context(const store::EventRow& event);
 /// Claims queued runs from the store and executes them as coroutines, at most
 /// `engine.workers` at a time.
 class Engine {
-public:
+  public:
     Engine(boost::asio::any_io_executor executor,
            store::Store& store,
            connectors::Registry& connectors,
@@ -58,10 +66,16 @@ public:
     /// Stops claiming new runs; runs in flight go on until they finish.
     void stop();
 
+    /// Stops claiming and gives the leases of the runs still in flight back to the store
+    /// (queued, due now, attempt not counted) so the next start resumes them at once; their
+    /// outcomes are then not recorded here. `done` gets how many were released; it is called
+    /// once, on any thread (inline when nothing is in flight).
+    void release_all(std::function<void(int released)> done);
+
     /// Runs in flight right now.
     int in_flight() const { return in_flight_.load(); }
 
-private:
+  private:
     struct Impl;
     std::shared_ptr<Impl> impl_;
     std::atomic<int> in_flight_{0};

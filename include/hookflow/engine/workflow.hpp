@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -22,14 +23,31 @@ struct LoadError {
     std::string to_string() const;
 };
 
+/// A step's `retry:` block; 0 takes the engine's default (`engine.retry.*`).
+struct RetryPolicy {
+    int max_attempts = 0;
+    std::int64_t initial_backoff_ms = 0;
+    std::int64_t max_backoff_ms = 0;
+};
+
+/// A workflow's `concurrency:` block. `key` and `stale_guard` are templates evaluated over
+/// `{event, delivery}` when the event is stored; limit 0 means no limit.
+struct Concurrency {
+    nlohmann::json key;  // null: no key
+    int limit = 0;
+    nlohmann::json stale_guard;  // null: no staleness guard
+};
+
 struct Step {
     std::string id;
-    std::string uses;       // connector.action, as written
-    std::string connector;  // before the dot
-    std::string action;     // after the dot
+    std::string uses;                                // connector.action, as written
+    std::string connector;                           // before the dot
+    std::string action;                              // after the dot
     nlohmann::json with = nlohmann::json::object();  // the template, rendered at run time
-    std::string if_expr;    // empty: always
+    std::string if_expr;                             // empty: always
     int line = 0;
+    RetryPolicy retry;
+    std::int64_t timeout_ms = 0;  // 0: engine.step_timeout
 };
 
 struct Trigger {
@@ -46,6 +64,8 @@ struct Workflow {
     std::string text;  // the YAML as read
     Trigger on;
     std::vector<Step> steps;
+    std::int64_t timeout_ms = 0;  // 0: engine.run_timeout
+    Concurrency concurrency;
 };
 
 /// Parses one workflow. Every problem found is returned, each with file, line and column.
@@ -68,7 +88,8 @@ LoadOutcome load_workflows(const std::filesystem::path& dir);
 std::vector<LoadError> check_references(
     const Workflow& workflow,
     const std::vector<std::string>& sources,
-    const std::function<bool(const std::string& connector, const std::string& action)>& action_exists,
+    const std::function<bool(const std::string& connector, const std::string& action)>&
+        action_exists,
     const std::function<bool(const std::string& connector)>& connector_exists);
 
 /// Whether a trigger's source and event list match (the `if` is checked separately).

@@ -11,7 +11,7 @@ namespace hookflow::http {
 /// Sends each request to the handler of the first route whose path matches: an exact path,
 /// or a prefix ending in `/`. Anything else gets 404.
 class Router {
-public:
+  public:
     /// Routes exactly `path` (query ignored).
     void exact(std::string path, Handler handler);
 
@@ -21,7 +21,7 @@ public:
     /// The handler for the server: dispatches one exchange.
     boost::asio::awaitable<Response> dispatch(Exchange& exchange) const;
 
-private:
+  private:
     struct Route {
         std::string path;
         bool is_prefix = false;

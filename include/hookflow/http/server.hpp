@@ -52,7 +52,7 @@ unsigned status_for(Errc code);
 /// The listener: accepts connections and runs one coroutine session per connection with
 /// keep-alive, a body limit (413 then close), header, body and idle deadlines.
 class Server {
-public:
+  public:
     Server(boost::asio::any_io_executor executor, ServerOptions options, Handler handler);
     ~Server();
 
@@ -65,7 +65,7 @@ public:
     /// Stops accepting new connections; sessions in flight finish their request.
     void stop();
 
-private:
+  private:
     struct Impl;
     std::shared_ptr<Impl> impl_;
 };

@@ -27,7 +27,7 @@ Result<std::map<std::string, Source>> build_sources(const config::Config& config
 
 /// The `POST /hooks/{source}` endpoint: verify, extract, enqueue, then answer.
 class Ingest {
-public:
+  public:
     Ingest(std::map<std::string, Source> sources,
            store::Store& store,
            const Clock& clock,
@@ -42,7 +42,7 @@ public:
     /// Handles one request to /hooks/...
     boost::asio::awaitable<http::Response> handle(http::Exchange& exchange);
 
-private:
+  private:
     std::shared_ptr<const engine::WorkflowSet> workflows() const;
 
     std::map<std::string, Source> sources_;

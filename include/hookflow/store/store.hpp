@@ -4,6 +4,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include <hookflow/common/result.hpp>
@@ -21,11 +22,21 @@ struct NewEvent {
     std::string body;          // raw bytes
 };
 
+/// A staleness guard value: none, a number, or a string (compared as numbers or as text).
+using GuardValue = std::variant<std::monostate, double, std::string>;
+
 /// A run to queue with the event: the workflow and the definition it starts with.
 struct NewRun {
     std::string workflow;
     std::string workflow_hash;
     std::string definition;  // the workflow file's text, kept by hash
+    /// Runs of one workflow with the same key: at most `concurrency_limit` running at once
+    /// (0: no limit); with limit 1 they start in the order they were queued.
+    std::string concurrency_key{};
+    int concurrency_limit = 0;
+    /// A run whose guard is below that of a run of the same workflow and key that already
+    /// executed is recorded `stale` and executes nothing.
+    GuardValue stale_guard{};
 };
 
 /// What `enqueue` did.
@@ -51,7 +62,7 @@ struct RunRow {
     std::string event_id;
     std::string workflow;
     std::string workflow_hash;
-    std::string status;  // queued, running, succeeded, failed, dead
+    std::string status;  // queued, running, succeeded, failed, dead, stale
     int attempt = 0;
     std::int64_t next_attempt_at_ms = 0;
     std::string lease_owner;
@@ -64,8 +75,8 @@ struct RunRow {
 struct StepRow {
     std::string run_id;
     std::string step_id;
-    int position = 0;      // order in the workflow
-    std::string status;    // running, succeeded, failed, skipped
+    int position = 0;    // order in the workflow
+    std::string status;  // running, succeeded, failed, skipped
     int attempt = 0;
     std::int64_t started_at_ms = 0;
     std::int64_t finished_at_ms = 0;
@@ -78,8 +89,8 @@ struct StepRow {
 struct ClaimedRun {
     RunRow run;
     EventRow event;
-    std::string definition;          // the workflow text the run started with
-    std::vector<StepRow> steps;      // steps already recorded for this run
+    std::string definition;      // the workflow text the run started with
+    std::vector<StepRow> steps;  // steps already recorded for this run
 };
 
 template <class T>
@@ -89,15 +100,19 @@ using Callback = std::function<void(Result<T>)>;
 /// called on that thread (never inline); reads are synchronous on a reader connection.
 /// Errc::store_unavailable when the database cannot commit.
 class Store {
-public:
+  public:
     virtual ~Store() = default;
 
     /// Inserts the event and its runs in one commit; a delivery id already stored for the
     /// source inserts nothing and reports `duplicate`.
-    virtual void enqueue(NewEvent event, std::vector<NewRun> runs, Callback<EnqueueResult> done) = 0;
+    virtual void enqueue(NewEvent event,
+                         std::vector<NewRun> runs,
+                         Callback<EnqueueResult> done) = 0;
 
     /// Claims up to `max` runs that are queued and due (or whose lease expired), setting them
-    /// `running` with a lease for `owner` until `now_ms + lease_ms`.
+    /// `running` with a lease for `owner` until `now_ms + lease_ms`. A run whose concurrency
+    /// key is at its limit (or, with limit 1, has an earlier run still waiting) is left
+    /// queued; a run found stale by its guard is set `stale` and not returned.
     virtual void claim_runs(std::string owner,
                             int max,
                             std::int64_t now_ms,

@@ -34,9 +34,16 @@ struct Identity {
     std::string type;
 };
 
+/// One event of a verified delivery; a SendGrid batch holds several.
+struct Item {
+    std::string delivery_id;
+    std::string type;
+    nlohmann::json body;
+};
+
 /// One provider's signature scheme and its rules for delivery id and event type.
 class Verifier {
-public:
+  public:
     virtual ~Verifier() = default;
 
     /// The provider name (`stripe`, ...).
@@ -52,7 +59,21 @@ public:
 
     /// Headers that make `body` a valid delivery signed at `now_unix` with the first secret.
     virtual Result<Headers> sign(std::string_view body, std::int64_t now_unix) const = 0;
+
+    /// The events a verified delivery holds, each to be stored and deduplicated on its own:
+    /// one per array element for batch providers (SendGrid), otherwise one item with
+    /// identify's ids and the whole body. Fails like identify.
+    virtual Result<std::vector<Item>> split(const Delivery& delivery,
+                                            const nlohmann::json& body) const;
 };
+
+/// A form-encoded body (`a=1&b=x+y`) as a JSON object of strings, `+` and percent-escapes
+/// decoded; a name given more than once maps to an array of its values.
+nlohmann::json form_to_json(std::string_view body);
+
+/// Whether a source has what its provider verifies with: secrets, public keys (SendGrid,
+/// Standard Webhooks v1a), or nothing at all for `none`.
+bool has_credentials(const config::SourceConfig& source);
 
 /// The verifier for a source's provider. Fails with Errc::invalid_config for an unknown
 /// provider. A source with no secret gets a verifier that rejects everything.
