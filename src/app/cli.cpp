@@ -7,6 +7,7 @@
 #include "app/commands.hpp"
 #include "app/workflows.hpp"
 #include <hookflow/common/clock.hpp>
+#include <hookflow/ingest/ingest.hpp>
 #include <hookflow/verify/verifier.hpp>
 
 namespace hookflow::app {
@@ -51,11 +52,9 @@ int validate(const std::string& config_path, const std::vector<std::string>& pat
         return 1;
     }
     int errors = 0;
-    for (const auto& [name, source] : config->sources) {
-        if (auto verifier = verify::make_verifier(source); !verifier) {
-            std::cerr << config_path << ": " << verifier.error().log_text << "\n";
-            ++errors;
-        }
+    if (auto sources = ingest::build_sources(*config); !sources) {
+        std::cerr << config_path << ": " << sources.error().log_text << "\n";
+        ++errors;
     }
     auto outcome = load_checked_workflows(*config, **registry, paths);
     for (const auto& error : outcome.errors) {

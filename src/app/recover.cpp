@@ -123,8 +123,7 @@ int replay(const std::string& config_path, const std::string& event_id) {
         return 1;
     }
     engine::WorkflowSet workflows(loaded.workflows);
-    auto body = nlohmann::json::parse(event->body, nullptr, false);
-    nlohmann::json context = {{"event", body.is_discarded() ? nlohmann::json() : body},
+    nlohmann::json context = {{"event", engine::event_context(*event)},
                               {"delivery", engine::delivery_context(*event)}};
     auto runs = workflows.match(event->source, event->type, context);
     if (runs.empty()) {

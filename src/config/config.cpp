@@ -359,6 +359,13 @@ void read_source(Reader& r, const Entry& source, SourceConfig& out) {
             read_keys(r, e, out.secrets, out);
         } else if (e.key == "tolerance_seconds") {
             r.read(e.value, e.path, out.tolerance_seconds, 0);
+        } else if (e.key == "dedup_key") {
+            // An expression for ingest (`${{ … }}`), so it is not put through ${VAR}.
+            if (!e.value.IsScalar() || e.value.Scalar().empty()) {
+                r.error(e.value.Mark(), e.path + ": expected an expression like ${{ event.id }}");
+            } else {
+                out.dedup_key = detail::raw_text(e.value);
+            }
         } else {
             return read_provider_key(r, e, out);
         }

@@ -4,6 +4,7 @@
 #include <array>
 #include <cctype>
 #include <exception>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -14,6 +15,27 @@
 namespace hookflow::connectors {
 
 namespace {
+
+bool has_control(std::string_view text) {
+    for (char c : text) {
+        if (c == '\r' || c == '\n' || c == '\0') {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::optional<std::string> control_character_in(const HttpRequest& request) {
+    if (has_control(request.url) || has_control(request.method)) {
+        return std::string("URL");
+    }
+    for (const auto& [header, value] : request.headers) {
+        if (has_control(header) || has_control(value)) {
+            return "header " + (has_control(header) ? std::string("name") : header);
+        }
+    }
+    return std::nullopt;
+}
 
 constexpr std::chrono::seconds kMaxConnectTimeout{10};
 
@@ -120,6 +142,15 @@ HttpRequest ConnectorBase::make_request(std::string method, std::string_view pat
 boost::asio::awaitable<std::optional<HttpResponse>> ConnectorBase::send(HttpRequest request,
                                                                         StepResult& result) {
     result.request = redact_request(request, secrets_);
+    // Event data rendered into a path or header must not split the request (CR/LF
+    // injection would smuggle a second request beside the credential).
+    if (auto where = control_character_in(request)) {
+        result.ok = false;
+        result.retryable = false;
+        result.error = name() + ": the request " + *where +
+                       " holds a control character (CR, LF or NUL); refusing to send it";
+        co_return std::nullopt;
+    }
     auto response = co_await client_.send(std::move(request));
     if (!response) {
         result.ok = false;

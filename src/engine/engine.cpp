@@ -21,6 +21,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include <hookflow/common/form.hpp>
+#include <hookflow/common/headers.hpp>
 #include <hookflow/common/ids.hpp>
 #include <hookflow/common/log.hpp>
 #include <hookflow/engine/engine.hpp>
@@ -138,7 +140,23 @@ std::vector<store::NewRun> WorkflowSet::match(const std::string& source,
     return runs;
 }
 
-nlohmann::json delivery_context(const store::EventRow& event) {
+nlohmann::json event_context(const store::EventRow& event) {
+    auto parsed = json::parse(event.body, nullptr, false);
+    if (!parsed.is_discarded()) {
+        return parsed;
+    }
+    auto headers = parse_or_null(event.headers_json);
+    for (const auto& pair : headers.is_array() ? headers : json::array()) {
+        if (pair.is_array() && pair.size() == 2 &&
+            iequals(pair[0].get<std::string>(), "content-type") &&
+            pair[1].get<std::string>().starts_with("application/x-www-form-urlencoded")) {
+            return form_to_json(event.body);
+        }
+    }
+    return nullptr;
+}
+
+json delivery_context(const store::EventRow& event) {
     json headers = json::object();
     auto pairs = parse_or_null(event.headers_json);
     if (pairs.is_array()) {
@@ -299,8 +317,9 @@ std::string run_fields(const store::ClaimedRun& claimed) {
 }
 
 // Limitation: there is no `secrets` context yet; `${{ secrets.X }}` renders as null.
+
 json initial_context(const store::ClaimedRun& claimed) {
-    return json{{"event", parse_or_null(claimed.event.body)},
+    return json{{"event", event_context(claimed.event)},
                 {"delivery", delivery_context(claimed.event)},
                 {"steps", json::object()},
                 {"run", {{"id", claimed.run.id}, {"attempt", claimed.run.attempt}}}};

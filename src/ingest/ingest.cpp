@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <hookflow/common/log.hpp>
+#include <hookflow/engine/expression.hpp>
 #include <hookflow/http/router.hpp>
 #include <hookflow/ingest/ingest.hpp>
 #include <hookflow/store/awaitable.hpp>
@@ -53,37 +54,90 @@ std::string source_name(const http::Request& request) {
     return source_name(std::string_view(request.target().data(), request.target().size()));
 }
 
+// Past this depth a body is refused before parsing: deep nesting would exhaust the stack
+// of every later recursive walk (copy, dump, expression paths).
+constexpr int kMaxBodyDepth = 256;
+
 bool is_form(const Headers& headers) {
     auto type = find_header(headers, "Content-Type");
     return type && type->starts_with("application/x-www-form-urlencoded");
 }
 
+// Providers that send form bodies; the others send JSON whatever the content type says.
+bool takes_forms(std::string_view provider) {
+    return provider == "twilio" || provider == "github" || provider == "slack" ||
+           provider == "hmac" || provider == "none";
+}
+
+bool too_deep(std::string_view body) {
+    int depth = 0;
+    bool in_string = false;
+    for (std::size_t i = 0; i < body.size(); ++i) {
+        char c = body[i];
+        if (in_string) {
+            i += (c == '\\') ? 1 : 0;
+            in_string = c != '"';
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            if (++depth > kMaxBodyDepth) {
+                return true;
+            }
+        } else if (c == '}' || c == ']') {
+            --depth;
+        }
+    }
+    return false;
+}
+
+// GitHub's form deliveries carry the JSON event in the `payload` field.
+Result<json> github_form(const json& form) {
+    if (form.contains("payload") && form["payload"].is_string()) {
+        const auto& text = form["payload"].get_ref<const std::string&>();
+        auto payload = json::parse(text, nullptr, false);
+        if (!too_deep(text) && payload.is_object()) {
+            return payload;
+        }
+    }
+    return make_error(Errc::bad_request, "form body has no JSON object in 'payload'");
+}
+
 // The body as the provider sends it: a JSON object (a JSON array for batch providers), or a
 // form that becomes an object of strings. Anything else is refused before storing.
 Result<json> parse_body(const Source& source, const Headers& headers, std::string_view body) {
-    if (is_form(headers) && !body.starts_with("{")) {
-        return verify::form_to_json(body);
+    const auto& provider = source.config.provider;
+    if (is_form(headers) && takes_forms(provider) && !body.starts_with("{")) {
+        auto form = form_to_json(body);
+        return provider == "github" ? github_form(form) : Result<json>(std::move(form));
+    }
+    if (too_deep(body)) {
+        return make_error(Errc::bad_request, "body is nested too deeply");
     }
     auto parsed = json::parse(body, nullptr, false);
-    bool batch = source.config.provider == "sendgrid" && parsed.is_array();
+    bool batch = provider == "sendgrid" && parsed.is_array();
     if (parsed.is_discarded() || (!parsed.is_object() && !batch)) {
         return make_error(Errc::bad_request, "body is not a JSON object");
     }
     return parsed;
 }
 
-void log_rejection(std::string_view request_id, std::string_view source, const Error& error) {
-    spdlog::warn("delivery rejected {} {} {} {}",
+void log_rejection(std::string_view request_id,
+                   std::string_view source,
+                   std::string_view provider,
+                   const Error& error) {
+    spdlog::warn("delivery rejected {} {} {} {} {}",
                  logf::field(logf::kRequest, request_id),
-                 logf::field(logf::kSource, source),
+                 logf::field(logf::kSource, source.substr(0, 64)),
+                 logf::field(logf::kProvider, provider),
                  logf::field(logf::kReason, error.log_text),
                  logf::field(logf::kHttpStatus, http::status_for(error.code)));
 }
 
 http::Response reject(const http::Exchange& exchange,
                       const std::string& source,
+                      std::string_view provider,
                       const Error& error) {
-    log_rejection(exchange.request_id, source, error);
+    log_rejection(exchange.request_id, source, provider, error);
     return http::error_response(error, exchange.request.version(), exchange.request.keep_alive());
 }
 
@@ -128,7 +182,8 @@ std::optional<http::Response> slack_challenge(const Source& source,
 http::Response answer(const http::Exchange& exchange,
                       const std::string& source,
                       const std::vector<verify::Item>& items,
-                      const Outcome& outcome) {
+                      const Outcome& outcome,
+                      bool batch) {
     nlohmann::ordered_json body;
     for (std::size_t i = 0; i < items.size(); ++i) {
         const auto& stored = outcome.stored[i];
@@ -141,7 +196,7 @@ http::Response answer(const http::Exchange& exchange,
                      logf::field(logf::kType, items[i].type),
                      logf::field(logf::kRuns, stored.runs));
     }
-    if (items.size() == 1) {
+    if (!batch) {
         const auto& stored = outcome.stored.front();
         body = {{"status", stored.duplicate ? "duplicate" : "accepted"},
                 {"event_id", stored.event_id}};
@@ -164,13 +219,32 @@ http::Response answer(const http::Exchange& exchange,
         200, body.dump(), exchange.request.version(), exchange.request.keep_alive());
 }
 
+// The source's dedup_key, when it has one and it renders to something: the delivery id.
+Result<std::string> dedup_key(const Source& source, const json& context) {
+    if (source.config.dedup_key.empty()) {
+        return std::string();
+    }
+    auto value = engine::render(source.config.dedup_key, context);
+    if (!value) {
+        return make_error(
+            Errc::bad_request,
+            "dedup_key of source " + source.config.name + ": " + value.error().log_text,
+            "delivery has no dedup key");
+    }
+    if (value->is_null()) {
+        return std::string();
+    }
+    return value->is_string() ? value->get<std::string>() : value->dump();
+}
+
 boost::asio::awaitable<Result<Outcome>> store_items(store::Store& store,
                                                     const engine::WorkflowSet& workflows,
                                                     const Source& source,
                                                     const Headers& headers,
                                                     const std::string& raw_body,
                                                     std::int64_t received_ms,
-                                                    const std::vector<verify::Item>& items) {
+                                                    const std::vector<verify::Item>& items,
+                                                    bool keep_raw) {
     Outcome outcome;
     const auto& name = source.config.name;
     auto stored_headers = headers_json(headers);
@@ -184,8 +258,14 @@ boost::asio::awaitable<Result<Outcome>> store_items(store::Store& store,
                             item.type,
                             received_ms,
                             stored_headers,
-                            items.size() == 1 ? raw_body : item.body.dump()};
+                            keep_raw ? raw_body : item.body.dump()};
         json context = {{"event", item.body}, {"delivery", engine::delivery_context(row)}};
+        if (auto key = dedup_key(source, context); !key) {
+            co_return key.error();
+        } else if (!key->empty()) {
+            row.delivery_id = *key;
+            context["delivery"]["id"] = *key;
+        }
         auto runs = workflows.match(name, item.type, context);
         store::NewEvent event{row.source,
                               row.provider,
@@ -213,6 +293,12 @@ Result<std::map<std::string, Source>> build_sources(const config::Config& config
         auto verifier = verify::make_verifier(source_config);
         if (!verifier) {
             return verifier.error();
+        }
+        for (const auto& expression : engine::expressions_in(source_config.dedup_key)) {
+            if (auto checked = engine::check_expression(expression); !checked) {
+                return make_error(Errc::invalid_config,
+                                  "source " + name + ": dedup_key: " + checked.error().log_text);
+            }
         }
         if (source_config.provider == "none") {
             spdlog::warn("source verifies nothing: anyone can post to it {} {}",
@@ -247,7 +333,9 @@ Ingest::Ingest(std::map<std::string, Source> sources,
 void Ingest::log_refused(std::string_view target, const Error& error) const {
     auto source = source_name(target);
     if (!source.empty()) {
-        log_rejection("-", source, error);
+        auto found = sources_.find(source);
+        log_rejection(
+            "-", source, found == sources_.end() ? "-" : found->second.config.provider, error);
     }
 }
 
@@ -268,11 +356,12 @@ boost::asio::awaitable<http::Response> Ingest::handle(http::Exchange& exchange) 
     // Refuse what is not a delivery to a known source.
     auto found = sources_.find(name);
     if (found == sources_.end()) {
-        co_return reject(exchange, name, make_error(Errc::not_found, "unknown source"));
+        co_return reject(exchange, name, "-", make_error(Errc::not_found, "unknown source"));
     }
+    const auto& provider = found->second.config.provider;
     if (request.method() != beast_http::verb::post) {
         co_return reject(
-            exchange, name, make_error(Errc::method_not_allowed, "method not allowed"));
+            exchange, name, provider, make_error(Errc::method_not_allowed, "method not allowed"));
     }
 
     // Verify the signature over the raw body, then read the provider's ids.
@@ -280,7 +369,7 @@ boost::asio::awaitable<http::Response> Ingest::handle(http::Exchange& exchange) 
     auto received_ms = clock_.now_ms();
     auto verified = check(found->second, request, headers, received_ms / 1000);
     if (!verified) {
-        co_return reject(exchange, name, verified.error());
+        co_return reject(exchange, name, provider, verified.error());
     }
     if (auto challenge = slack_challenge(found->second, verified->body, request)) {
         co_return std::move(*challenge);
@@ -288,15 +377,21 @@ boost::asio::awaitable<http::Response> Ingest::handle(http::Exchange& exchange) 
 
     // Store each event with its runs; answer only after every commit holds them.
     auto workflows = this->workflows();
-    auto outcome = co_await store_items(
-        store_, *workflows, found->second, headers, request.body(), received_ms, verified->items);
+    auto outcome = co_await store_items(store_,
+                                        *workflows,
+                                        found->second,
+                                        headers,
+                                        request.body(),
+                                        received_ms,
+                                        verified->items,
+                                        verified->body.is_object());
     if (!outcome) {
-        co_return reject(exchange, name, outcome.error());
+        co_return reject(exchange, name, provider, outcome.error());
     }
     if (outcome->runs > 0 && on_enqueued_) {
         on_enqueued_();
     }
-    co_return answer(exchange, name, verified->items, *outcome);
+    co_return answer(exchange, name, verified->items, *outcome, !verified->body.is_object());
 }
 
 }  // namespace hookflow::ingest

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <hookflow/common/form.hpp>
+
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -70,8 +72,7 @@ std::optional<std::string> header_text(const Headers& headers, std::string_view 
 /// ASCII lower case.
 std::string to_lower(std::string_view text);
 
-/// The name/value pairs of a form body, `+` and percent-escapes decoded, in order.
-std::vector<std::pair<std::string, std::string>> parse_form(std::string_view body);
+using hookflow::parse_form;
 
 /// The hash function of an HMAC.
 enum class MacAlgorithm { sha1, sha256, sha512 };

@@ -93,6 +93,9 @@ struct SourceConfig {
     /// twilio and none: the event type; hmac: `header:Name` or a JSON path to it.
     std::string event_type;
     HmacSettings hmac;
+    /// An expression over `event` and `delivery` whose value replaces the provider's delivery
+    /// id for deduplication (for providers that resend one thing under new ids); empty: none.
+    std::string dedup_key;
 };
 
 /// One connector block, `connectors.<name>`. `type` is the connector kind (stripe, crm, llm,

@@ -43,6 +43,10 @@ RetryPolicy effective_retry(const Step& step, const config::EngineConfig& config
 /// `max_backoff_ms`, then +-20% jitter picked by `unit` in [0, 1), still at most the cap.
 std::int64_t backoff_ms(int attempt, const RetryPolicy& policy, double unit);
 
+/// The `event` context of a stored event: its JSON body, or a form body as an object of
+/// strings; null when it is neither.
+nlohmann::json event_context(const store::EventRow& event);
+
 /// The `delivery` context of an event as workflows see it.
 nlohmann::json delivery_context(const store::EventRow& event);
 

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <hookflow/common/form.hpp>
 #include <hookflow/common/headers.hpp>
 #include <hookflow/common/result.hpp>
 #include <hookflow/config/config.hpp>
@@ -67,9 +68,7 @@ class Verifier {
                                             const nlohmann::json& body) const;
 };
 
-/// A form-encoded body (`a=1&b=x+y`) as a JSON object of strings, `+` and percent-escapes
-/// decoded; a name given more than once maps to an array of its values.
-nlohmann::json form_to_json(std::string_view body);
+using hookflow::form_to_json;
 
 /// Whether a source has what its provider verifies with: secrets, public keys (SendGrid,
 /// Standard Webhooks v1a), or nothing at all for `none`.
