@@ -142,6 +142,7 @@ HttpRequest ConnectorBase::make_request(std::string method, std::string_view pat
 boost::asio::awaitable<std::optional<HttpResponse>> ConnectorBase::send(HttpRequest request,
                                                                         StepResult& result) {
     result.request = redact_request(request, secrets_);
+    // Limitation: rendered paths are not percent-encoded; only CR, LF and NUL are refused.
     // Event data rendered into a path or header must not split the request (CR/LF
     // injection would smuggle a second request beside the credential).
     if (auto where = control_character_in(request)) {

@@ -530,6 +530,8 @@ std::string LoadError::to_string() const {
     return file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + message;
 }
 
+// Limitation: YAML aliases are expanded without a bound; a file of nested aliases can use
+// gigabytes while loading (workflow files are operator input).
 ParseOutcome parse_workflow(const std::string& text, const std::string& file) {
     return WorkflowParser(text, file).run();
 }

@@ -174,6 +174,7 @@ asio::awaitable<bool> Server::Impl::serve_one(beast::tcp_stream& stream,
     }
 
     // Hand the request to the application and write its answer.
+    // Limitation: HEAD gets the GET body; a client pipelining HEAD may misread the next answer.
     auto started = SystemClock::instance().now_ms();
     Exchange exchange{parser.get(), peer, new_id("req", started)};
     stream.expires_never();

@@ -564,7 +564,7 @@ class Hookflow:
         deadline = time.monotonic() + timeout
         runs = []
         while time.monotonic() < deadline:
-            runs = self.runs()
+            runs = self.all_runs()
             if condition(runs):
                 return runs
             time.sleep(0.2)

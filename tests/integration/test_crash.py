@@ -179,7 +179,7 @@ class SigtermTest(CrashCase):
         runs = server.wait_runs(
             lambda rs: wanted <= {r["event_id"] for r in rs if r["status"] == "succeeded"}
             and not any(r["status"] in ("running", "queued", "failed") for r in rs),
-            15, "every acknowledged event's run to succeed after the restart")
+            90, "every acknowledged event's run to succeed after the restart")
         self.assertEqual({r["status"] for r in runs}, {"succeeded"})
         per_event = {}
         for r in runs:
