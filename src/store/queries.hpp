@@ -68,7 +68,8 @@ Result<std::vector<RunRow>> select_runs(Connection& db, int limit);
 /// The runs queued for an event, oldest first.
 Result<std::vector<RunRow>> select_runs_for_event(Connection& db, const std::string& event_id);
 /// Up to `limit` runs with this status, newest first.
-Result<std::vector<RunRow>> select_runs_with_status(Connection& db, const std::string& status,
+Result<std::vector<RunRow>> select_runs_with_status(Connection& db,
+                                                    const std::string& status,
                                                     int limit);
 /// The run with this id, or nullopt.
 Result<std::optional<RunRow>> select_run(Connection& db, const std::string& id);

@@ -1,7 +1,5 @@
 #pragma once
 
-#include <hookflow/common/form.hpp>
-
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -13,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <hookflow/common/form.hpp>
 #include <hookflow/common/headers.hpp>
 #include <hookflow/common/result.hpp>
 #include <hookflow/config/config.hpp>

@@ -11,8 +11,6 @@ namespace {
 // 18 digits always fit in int64; real timestamps have 10.
 constexpr std::size_t kMaxTimestampDigits = 18;
 
-
-
 std::optional<std::string> scalar_text(const nlohmann::json& value) {
     if (value.is_string()) {
         const auto& text = value.get_ref<const std::string&>();
@@ -97,7 +95,6 @@ std::string to_lower(std::string_view text) {
     return out;
 }
 
-
 std::optional<std::string> json_path_string(const nlohmann::json& body, std::string_view path) {
     const nlohmann::json* node = &body;
     while (!path.empty()) {
@@ -126,6 +123,5 @@ Result<Identity> identity_of(std::optional<std::string> delivery_id,
     }
     return Identity{std::move(*delivery_id), std::move(*type)};
 }
-
 
 }  // namespace hookflow::verify

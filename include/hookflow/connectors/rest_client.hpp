@@ -34,7 +34,7 @@ struct HttpResponse {
 /// Fails with Errc::network (with the cause) or Errc::timeout; an HTTP error status is not a
 /// failure here.
 class RestClient {
-public:
+  public:
     explicit RestClient(boost::asio::any_io_executor executor);
     ~RestClient();
 
@@ -43,7 +43,7 @@ public:
     /// Connections opened so far (for tests and metrics).
     std::size_t connections_opened() const;
 
-private:
+  private:
     struct Impl;
     std::shared_ptr<Impl> impl_;
 };
