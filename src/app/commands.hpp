@@ -1,15 +1,21 @@
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <hookflow/config/config.hpp>
+#include <hookflow/store/store.hpp>
 
 namespace hookflow::app {
 
 /// Loads the config or prints its errors to stderr; nullopt on errors.
 std::optional<config::Config> load_or_report(const std::string& path);
+
+/// Opens the config's database for the CLI; prints why and returns null when it does not
+/// exist (reading never creates one) or cannot be opened.
+std::unique_ptr<store::Store> open_existing_store(const config::Config& config);
 
 /// `hookflow serve`: runs the server until SIGTERM or SIGINT. Returns the exit code.
 int serve(const std::string& config_path);

@@ -20,20 +20,7 @@ std::unique_ptr<store::Store> open_store(const std::string& config_path) {
     if (!config) {
         return nullptr;
     }
-    // Reading must not create a database where the server never ran.
-    if (!std::filesystem::exists(config->storage.sqlite)) {
-        std::cerr << "no database at " << config->storage.sqlite
-                  << " (storage.sqlite; has the server run with this config?)\n";
-        return nullptr;
-    }
-    auto opened = store::open_sqlite(
-        store::SqliteOptions{config->storage.sqlite, config->storage.busy_timeout_ms, 256},
-        SystemClock::instance());
-    if (!opened) {
-        std::cerr << opened.error().log_text << "\n";
-        return nullptr;
-    }
-    return std::move(opened).value();
+    return open_existing_store(*config);
 }
 
 std::string iso_time(std::int64_t ms) {

@@ -14,9 +14,7 @@
 
 namespace hookflow::app {
 
-namespace {
-
-std::unique_ptr<store::Store> open_store(const config::Config& config) {
+std::unique_ptr<store::Store> open_existing_store(const config::Config& config) {
     // Reading must not create a database where the server never ran.
     if (!std::filesystem::exists(config.storage.sqlite)) {
         std::cerr << "no database at " << config.storage.sqlite
@@ -33,6 +31,8 @@ std::unique_ptr<store::Store> open_store(const config::Config& config) {
     return std::move(opened).value();
 }
 
+namespace {
+
 // The CLI waits for the writer thread's answer; the server never blocks like this.
 template <class T, class Start>
 Result<T> wait_for(Start start) {
@@ -46,7 +46,7 @@ Result<T> wait_for(Start start) {
 
 int dead_list(const std::string& config_path, int limit, bool as_json) {
     auto config = load_or_report(config_path);
-    auto store = config ? open_store(*config) : nullptr;
+    auto store = config ? open_existing_store(*config) : nullptr;
     if (!store) {
         return 1;
     }
@@ -78,7 +78,7 @@ int dead_list(const std::string& config_path, int limit, bool as_json) {
 
 int dead_retry(const std::string& config_path, const std::string& run_id) {
     auto config = load_or_report(config_path);
-    auto store = config ? open_store(*config) : nullptr;
+    auto store = config ? open_existing_store(*config) : nullptr;
     if (!store) {
         return 1;
     }
@@ -97,7 +97,7 @@ int dead_retry(const std::string& config_path, const std::string& run_id) {
 
 int replay(const std::string& config_path, const std::string& event_id) {
     auto config = load_or_report(config_path);
-    auto store = config ? open_store(*config) : nullptr;
+    auto store = config ? open_existing_store(*config) : nullptr;
     if (!store) {
         return 1;
     }
