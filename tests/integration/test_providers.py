@@ -401,8 +401,10 @@ class ProvidersTest(unittest.TestCase):
         retry_took = time.monotonic() - started
         self.assertEqual(retry.status, 200, retry)
         self.assertEqual(retry.json(), {"status": "duplicate", "event_id": event_id})
-        self.assertLess(first_took, 1.0)
-        self.assertLess(retry_took, 1.0)
+        # Under the 4 s of the slow step: the answer never waits for the workflow. The margin
+        # leaves room for fsync on a loaded CI machine.
+        self.assertLess(first_took, 3.0)
+        self.assertLess(retry_took, 3.0)
         self.assertEqual(self.ids_and_types(server), [("Ev0FAKE001", "app_mention")])
         runs = server.wait_run_finished(1, timeout=20)
         self.assertEqual([(r["event_id"], r["status"]) for r in runs], [(event_id, "succeeded")])
