@@ -17,6 +17,9 @@ std::optional<config::Config> load_or_report(const std::string& path);
 /// exist (reading never creates one) or cannot be opened.
 std::unique_ptr<store::Store> open_existing_store(const config::Config& config);
 
+/// Prints runs as the CLI shows them: a table, or a JSON array with `as_json`. Returns 0.
+int print_runs(const std::vector<store::RunRow>& rows, bool as_json);
+
 /// `hookflow serve`: runs the server until SIGTERM or SIGINT. Returns the exit code.
 int serve(const std::string& config_path);
 

@@ -80,6 +80,15 @@ ordered_json to_json(const store::StepRow& s) {
             {"error", s.error}};
 }
 
+template <class Row>
+ordered_json to_json_array(const std::vector<Row>& rows) {
+    ordered_json out = ordered_json::array();
+    for (const auto& row : rows) {
+        out.push_back(to_json(row));
+    }
+    return out;
+}
+
 void print_json(const ordered_json& value) {
     std::cout << value.dump(2, ' ', false, ordered_json::error_handler_t::replace) << "\n";
 }
@@ -93,11 +102,7 @@ int events_list(const std::string& config_path, int limit, bool as_json) {
     }
     auto rows = store->list_events(limit);
     if (as_json) {
-        ordered_json out = ordered_json::array();
-        for (const auto& row : rows) {
-            out.push_back(to_json(row));
-        }
-        print_json(out);
+        print_json(to_json_array(rows));
         return 0;
     }
     std::printf("%-30s %-12s %-36s %-30s %s\n", "EVENT", "SOURCE", "TYPE", "DELIVERY", "RECEIVED");
@@ -125,10 +130,7 @@ int events_show(const std::string& config_path, const std::string& id, bool as_j
     auto out = to_json(*event);
     out["headers"] = parsed(event->headers_json);
     out["body"] = event->body;
-    ordered_json runs = ordered_json::array();
-    for (const auto& run : store->runs_for_event(id)) {
-        runs.push_back(to_json(run));
-    }
+    auto runs = to_json_array(store->runs_for_event(id));
     out["runs"] = runs;
     if (as_json) {
         print_json(out);
@@ -146,30 +148,36 @@ int events_show(const std::string& config_path, const std::string& id, bool as_j
     return 0;
 }
 
+int print_runs(const std::vector<store::RunRow>& rows, bool as_json) {
+    if (as_json) {
+        print_json(to_json_array(rows));
+        return 0;
+    }
+    std::printf("%-31s %-30s %-28s %-10s %-7s %s\n",
+                "RUN",
+                "EVENT",
+                "WORKFLOW",
+                "STATUS",
+                "ATTEMPT",
+                "LAST ERROR");
+    for (const auto& r : rows) {
+        std::printf("%-31s %-30s %-28s %-10s %-7d %s\n",
+                    r.id.c_str(),
+                    r.event_id.c_str(),
+                    r.workflow.c_str(),
+                    r.status.c_str(),
+                    r.attempt,
+                    r.last_error.c_str());
+    }
+    return 0;
+}
+
 int runs_list(const std::string& config_path, int limit, bool as_json) {
     auto store = open_store(config_path);
     if (!store) {
         return 1;
     }
-    auto rows = store->list_runs(limit);
-    if (as_json) {
-        ordered_json out = ordered_json::array();
-        for (const auto& row : rows) {
-            out.push_back(to_json(row));
-        }
-        print_json(out);
-        return 0;
-    }
-    std::printf("%-31s %-30s %-28s %-10s %s\n", "RUN", "EVENT", "WORKFLOW", "STATUS", "ATTEMPT");
-    for (const auto& r : rows) {
-        std::printf("%-31s %-30s %-28s %-10s %d\n",
-                    r.id.c_str(),
-                    r.event_id.c_str(),
-                    r.workflow.c_str(),
-                    r.status.c_str(),
-                    r.attempt);
-    }
-    return 0;
+    return print_runs(store->list_runs(limit), as_json);
 }
 
 int runs_show(const std::string& config_path, const std::string& id, bool as_json) {

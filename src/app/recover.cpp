@@ -1,4 +1,3 @@
-#include <cstdio>
 #include <filesystem>
 #include <future>
 #include <iostream>
@@ -50,30 +49,7 @@ int dead_list(const std::string& config_path, int limit, bool as_json) {
     if (!store) {
         return 1;
     }
-    auto runs = store->runs_with_status("dead", limit);
-    if (as_json) {
-        nlohmann::ordered_json out = nlohmann::ordered_json::array();
-        for (const auto& r : runs) {
-            out.push_back({{"id", r.id},
-                           {"event_id", r.event_id},
-                           {"workflow", r.workflow},
-                           {"status", r.status},
-                           {"attempt", r.attempt},
-                           {"last_error", r.last_error},
-                           {"updated_at_ms", r.updated_at_ms}});
-        }
-        std::cout << out.dump(2) << "\n";
-        return 0;
-    }
-    std::printf("%-31s %-28s %-7s %s\n", "RUN", "WORKFLOW", "ATTEMPT", "LAST ERROR");
-    for (const auto& r : runs) {
-        std::printf("%-31s %-28s %-7d %s\n",
-                    r.id.c_str(),
-                    r.workflow.c_str(),
-                    r.attempt,
-                    r.last_error.c_str());
-    }
-    return 0;
+    return print_runs(store->runs_with_status("dead", limit), as_json);
 }
 
 int dead_retry(const std::string& config_path, const std::string& run_id) {
