@@ -7,6 +7,7 @@ packages=(
     libboost1.81-dev libssl-dev zlib1g-dev nlohmann-json3-dev libyaml-cpp-dev
     libspdlog-dev libsqlite3-dev libcli11-dev libgtest-dev libgmock-dev
     python3 curl ca-certificates openssl sqlite3 ccache
+    nginx  # tests/integration/test_nginx.py starts it in front of hookflow
 )
 
 missing=()

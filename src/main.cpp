@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include "app/commands.hpp"
+#include "app/db_cmd.hpp"
+#include "app/tools.hpp"
 
 namespace {
 
@@ -17,12 +19,30 @@ struct Options {
     std::string id;
     int limit = 50;
     bool json = false;
+    hookflow::app::TestOptions test;
+    hookflow::app::ListOptions list;
+    std::string url;
 };
 
 CLI::App* add_command(CLI::App& parent, const std::string& name, const std::string& about) {
     auto* command = parent.add_subcommand(name, about);
     command->fallthrough();
     return command;
+}
+
+// The same filters as GET /api/events and /api/runs.
+void add_list_filters(CLI::App& list, const std::string& noun, hookflow::app::ListOptions& l) {
+    list.add_option("--cursor", l.cursor, "Continue after a page (the cursor it printed)");
+    if (noun == "events") {
+        list.add_option("--source", l.source, "Only events of this source");
+        list.add_option("--type", l.type, "Only events of this type");
+        list.add_option("--since", l.since, "Received at or after (RFC 3339 or unix seconds)");
+        list.add_option("--until", l.until, "Received before (RFC 3339 or unix seconds)");
+    } else {
+        list.add_option("--workflow", l.workflow, "Only runs of this workflow");
+        list.add_option("--status", l.status, "Only runs with this status");
+        list.add_option("--event", l.event, "Only runs of this event");
+    }
 }
 
 void add_read_commands(CLI::App& app, Options& o) {
@@ -32,6 +52,7 @@ void add_read_commands(CLI::App& app, Options& o) {
         auto* list = add_command(*group, "list", "List the newest " + noun);
         list->add_option("--limit", o.limit, "How many to list")->capture_default_str();
         list->add_flag("--json", o.json, "Print JSON");
+        add_list_filters(*list, noun, o.list);
         auto* show = add_command(*group, "show", "Show one of the " + noun);
         show->add_option("ID", o.id, "The id")->required();
         show->add_flag("--json", o.json, "Print JSON");
@@ -50,6 +71,22 @@ void add_recovery_commands(CLI::App& app, Options& o) {
     replay->add_option("EVENT_ID", o.id, "The event")->required();
 }
 
+// `test` and `trigger`: the workflow author's tools.
+std::pair<CLI::App*, CLI::App*> add_tool_commands(CLI::App& app, Options& o) {
+    auto* test = add_command(app, "test", "Run one workflow offline against a payload file");
+    test->add_option("WORKFLOW", o.test.workflow, "The workflow file")->required();
+    test->add_option("--event", o.test.event, "The payload file (JSON)")->required();
+    test->add_option("--mock", o.test.mock, "Mock answers per step or action (YAML or JSON)");
+    test->add_option("--source", o.test.source, "Source name (default: the workflow's)");
+    test->add_option("--type", o.test.type, "Event type (default: the payload's `type`)");
+    test->add_flag("--json", o.test.json, "Print JSON");
+    auto* trigger = add_command(app, "trigger", "Sign FILE for SOURCE and post it to the server");
+    trigger->add_option("SOURCE", o.source, "Source name in the config")->required();
+    trigger->add_option("FILE", o.file, "The body to send")->required()->check(CLI::ExistingFile);
+    trigger->add_option("--url", o.url, "Where to post (default: the server's /hooks/SOURCE)");
+    return {test, trigger};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -66,6 +103,8 @@ int main(int argc, char** argv) {
     sign->add_option("FILE", o.file, "The body to sign")->required()->check(CLI::ExistingFile);
     add_read_commands(app, o);
     add_recovery_commands(app, o);
+    auto [test, trigger] = add_tool_commands(app, o);
+    auto* db = hookflow::app::add_db_commands(app);
 
     CLI11_PARSE(app, argc, argv);
 
@@ -83,6 +122,17 @@ int main(int argc, char** argv) {
     if (sign->parsed()) {
         return hookflow::app::sign(o.config, o.source, o.file);
     }
+    if (db->parsed()) {
+        return run_db_command(*db, o.config);
+    }
+    if (test->parsed()) {
+        o.test.config_path = o.config;
+        o.test.config_given = app.get_option("--config")->count() > 0;
+        return test_workflow(o.test);
+    }
+    if (trigger->parsed()) {
+        return hookflow::app::trigger(o.config, o.source, o.file, o.url);
+    }
     if (auto* dead = app.get_subcommand("dead"); dead->parsed()) {
         return dead->get_subcommand("list")->parsed() ? dead_list(o.config, o.limit, o.json)
                                                       : dead_retry(o.config, o.id);
@@ -93,11 +143,13 @@ int main(int argc, char** argv) {
     auto* events = app.get_subcommand("events");
     auto* runs = app.get_subcommand("runs");
     if (events->parsed()) {
-        return events->get_subcommand("list")->parsed() ? events_list(o.config, o.limit, o.json)
+        o.list.limit = o.limit;
+        return events->get_subcommand("list")->parsed() ? events_list(o.config, o.list, o.json)
                                                         : events_show(o.config, o.id, o.json);
     }
     if (runs->parsed()) {
-        return runs->get_subcommand("list")->parsed() ? runs_list(o.config, o.limit, o.json)
+        o.list.limit = o.limit;
+        return runs->get_subcommand("list")->parsed() ? runs_list(o.config, o.list, o.json)
                                                       : runs_show(o.config, o.id, o.json);
     }
     return 1;

@@ -7,6 +7,7 @@
 #include "app/commands.hpp"
 #include "app/workflows.hpp"
 #include <hookflow/common/clock.hpp>
+#include <hookflow/http/server.hpp>
 #include <hookflow/ingest/ingest.hpp>
 #include <hookflow/verify/verifier.hpp>
 
@@ -55,6 +56,14 @@ int validate(const std::string& config_path, const std::vector<std::string>& pat
     if (auto sources = ingest::build_sources(*config); !sources) {
         std::cerr << config_path << ": " << sources.error().log_text << "\n";
         ++errors;
+    }
+    // The same check as the listener makes at start-up: PEM contents and key/cert match.
+    if (!config->server.tls_cert.empty()) {
+        if (auto tls = http::check_tls_files(config->server.tls_cert, config->server.tls_key);
+            !tls) {
+            std::cerr << config_path << ": " << tls.error().log_text << "\n";
+            ++errors;
+        }
     }
     auto outcome = load_checked_workflows(*config, **registry, paths);
     for (const auto& error : outcome.errors) {

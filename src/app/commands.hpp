@@ -29,10 +29,23 @@ int validate(const std::string& config_path, const std::vector<std::string>& pat
 /// `hookflow sign --source NAME FILE`: prints the headers that make FILE a valid delivery.
 int sign(const std::string& config_path, const std::string& source, const std::string& file);
 
+/// Filters and page of `events list` and `runs list`, as typed (checked like the admin API's).
+struct ListOptions {
+    int limit = 50;
+    std::string cursor;
+    std::string source;  // events
+    std::string type;
+    std::string since;
+    std::string until;
+    std::string workflow;  // runs
+    std::string status;
+    std::string event;
+};
+
 /// `hookflow events list|show`, `hookflow runs list|show`.
-int events_list(const std::string& config_path, int limit, bool as_json);
+int events_list(const std::string& config_path, const ListOptions& options, bool as_json);
 int events_show(const std::string& config_path, const std::string& id, bool as_json);
-int runs_list(const std::string& config_path, int limit, bool as_json);
+int runs_list(const std::string& config_path, const ListOptions& options, bool as_json);
 int runs_show(const std::string& config_path, const std::string& id, bool as_json);
 
 /// `hookflow dead list`: runs that used up their attempts or failed for good.

@@ -1,16 +1,16 @@
 #include <cstdio>
-#include <ctime>
-#include <filesystem>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "app/commands.hpp"
+#include <hookflow/admin/listing.hpp>
 #include <hookflow/common/clock.hpp>
 #include <hookflow/store/sqlite_store.hpp>
 
 namespace hookflow::app {
 
+using admin::iso_time;
 using nlohmann::ordered_json;
 
 namespace {
@@ -23,65 +23,8 @@ std::unique_ptr<store::Store> open_store(const std::string& config_path) {
     return open_existing_store(*config);
 }
 
-std::string iso_time(std::int64_t ms) {
-    if (ms <= 0) {
-        return "-";
-    }
-    std::time_t seconds = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    gmtime_r(&seconds, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return buf;
-}
-
-// Stored JSON texts are shown as JSON values; anything unparsable as a string.
-ordered_json parsed(const std::string& text) {
-    if (text.empty()) {
-        return nullptr;
-    }
-    auto value = ordered_json::parse(text, nullptr, false);
-    return value.is_discarded() ? ordered_json(text) : value;
-}
-
-ordered_json to_json(const store::EventRow& e) {
-    return {{"id", e.id},
-            {"source", e.source},
-            {"provider", e.provider},
-            {"delivery_id", e.delivery_id},
-            {"type", e.type},
-            {"received_at_ms", e.received_at_ms},
-            {"received_at", iso_time(e.received_at_ms)}};
-}
-
-ordered_json to_json(const store::RunRow& r) {
-    return {{"id", r.id},
-            {"event_id", r.event_id},
-            {"workflow", r.workflow},
-            {"workflow_hash", r.workflow_hash},
-            {"status", r.status},
-            {"attempt", r.attempt},
-            {"next_attempt_at_ms", r.next_attempt_at_ms},
-            {"last_error", r.last_error},
-            {"created_at_ms", r.created_at_ms},
-            {"updated_at_ms", r.updated_at_ms}};
-}
-
-ordered_json to_json(const store::StepRow& s) {
-    return {{"step_id", s.step_id},
-            {"position", s.position},
-            {"status", s.status},
-            {"attempt", s.attempt},
-            {"started_at_ms", s.started_at_ms},
-            {"finished_at_ms", s.finished_at_ms},
-            {"elapsed_ms", s.finished_at_ms > 0 ? s.finished_at_ms - s.started_at_ms : 0},
-            {"request", parsed(s.request_json)},
-            {"output", parsed(s.output_json)},
-            {"error", s.error}};
-}
-
-template <class Row>
-ordered_json to_json_array(const std::vector<Row>& rows) {
+template <class Row, class ToJson>
+ordered_json to_json_array(const std::vector<Row>& rows, ToJson to_json) {
     ordered_json out = ordered_json::array();
     for (const auto& row : rows) {
         out.push_back(to_json(row));
@@ -93,18 +36,33 @@ void print_json(const ordered_json& value) {
     std::cout << value.dump(2, ' ', false, ordered_json::error_handler_t::replace) << "\n";
 }
 
-}  // namespace
+// The limit and cursor as the store takes them; prints why and returns nullopt when bad.
+std::optional<store::PageRequest> page_of(const ListOptions& options) {
+    if (options.limit < 1) {
+        std::cerr << "--limit must be at least 1\n";
+        return std::nullopt;
+    }
+    store::PageRequest page{"", options.limit};
+    if (!options.cursor.empty()) {
+        auto id = admin::decode_cursor(options.cursor);
+        if (!id) {
+            std::cerr << "--cursor: " << id.error().log_text << "\n";
+            return std::nullopt;
+        }
+        page.before_id = *id;
+    }
+    return page;
+}
 
-int events_list(const std::string& config_path, int limit, bool as_json) {
-    auto store = open_store(config_path);
-    if (!store) {
-        return 1;
+// Tells where the next page starts, on stderr so that stdout stays the listing.
+template <class Row>
+void print_more(const store::Page<Row>& page) {
+    if (page.more && !page.items.empty()) {
+        std::cerr << "more: --cursor " << admin::encode_cursor(page.items.back().id) << "\n";
     }
-    auto rows = store->list_events(limit);
-    if (as_json) {
-        print_json(to_json_array(rows));
-        return 0;
-    }
+}
+
+void print_event_table(const std::vector<store::EventRow>& rows) {
     std::printf("%-30s %-12s %-36s %-30s %s\n", "EVENT", "SOURCE", "TYPE", "DELIVERY", "RECEIVED");
     for (const auto& e : rows) {
         std::printf("%-30s %-12s %-36s %-30s %s\n",
@@ -114,6 +72,32 @@ int events_list(const std::string& config_path, int limit, bool as_json) {
                     e.delivery_id.c_str(),
                     iso_time(e.received_at_ms).c_str());
     }
+}
+
+}  // namespace
+
+int events_list(const std::string& config_path, const ListOptions& options, bool as_json) {
+    auto filter = admin::event_filter(options.source, options.type, options.since, options.until);
+    if (!filter) {
+        std::cerr << filter.error().log_text << "\n";
+        return 1;
+    }
+    auto page = page_of(options);
+    auto store = page ? open_store(config_path) : nullptr;
+    if (!store) {
+        return 1;
+    }
+    auto found = store->find_events(*filter, *page);
+    if (!found) {
+        std::cerr << found.error().log_text << "\n";
+        return 1;
+    }
+    if (as_json) {
+        print_json(to_json_array(found->items, admin::event_json));
+    } else {
+        print_event_table(found->items);
+    }
+    print_more(*found);
     return 0;
 }
 
@@ -127,22 +111,16 @@ int events_show(const std::string& config_path, const std::string& id, bool as_j
         std::cerr << "no event " << id << "\n";
         return 1;
     }
-    auto out = to_json(*event);
-    out["headers"] = parsed(event->headers_json);
-    out["body"] = event->body;
-    auto runs = to_json_array(store->runs_for_event(id));
-    out["runs"] = runs;
+    auto runs = store->runs_for_event(id);
     if (as_json) {
-        print_json(out);
+        print_json(admin::event_detail_json(*event, runs));
         return 0;
     }
     std::cout << "event " << event->id << "  source=" << event->source << "  type=" << event->type
               << "  delivery=" << event->delivery_id
               << "  received=" << iso_time(event->received_at_ms) << "\n";
     for (const auto& run : runs) {
-        std::cout << "  run " << run["id"].get<std::string>() << "  "
-                  << run["workflow"].get<std::string>() << "  " << run["status"].get<std::string>()
-                  << "\n";
+        std::cout << "  run " << run.id << "  " << run.workflow << "  " << run.status << "\n";
     }
     std::cout << event->body << "\n";
     return 0;
@@ -150,7 +128,7 @@ int events_show(const std::string& config_path, const std::string& id, bool as_j
 
 int print_runs(const std::vector<store::RunRow>& rows, bool as_json) {
     if (as_json) {
-        print_json(to_json_array(rows));
+        print_json(to_json_array(rows, admin::run_json));
         return 0;
     }
     std::printf("%-31s %-30s %-28s %-10s %-7s %s\n",
@@ -172,12 +150,25 @@ int print_runs(const std::vector<store::RunRow>& rows, bool as_json) {
     return 0;
 }
 
-int runs_list(const std::string& config_path, int limit, bool as_json) {
-    auto store = open_store(config_path);
+int runs_list(const std::string& config_path, const ListOptions& options, bool as_json) {
+    auto filter = admin::run_filter(options.workflow, options.status, options.event);
+    if (!filter) {
+        std::cerr << filter.error().log_text << "\n";
+        return 1;
+    }
+    auto page = page_of(options);
+    auto store = page ? open_store(config_path) : nullptr;
     if (!store) {
         return 1;
     }
-    return print_runs(store->list_runs(limit), as_json);
+    auto found = store->find_runs(*filter, *page);
+    if (!found) {
+        std::cerr << found.error().log_text << "\n";
+        return 1;
+    }
+    print_runs(found->items, as_json);
+    print_more(*found);
+    return 0;
 }
 
 int runs_show(const std::string& config_path, const std::string& id, bool as_json) {
@@ -190,15 +181,9 @@ int runs_show(const std::string& config_path, const std::string& id, bool as_jso
         std::cerr << "no run " << id << "\n";
         return 1;
     }
-    auto out = to_json(*run);
-    ordered_json steps = ordered_json::array();
     auto rows = store->steps_for_run(id);
-    for (const auto& step : rows) {
-        steps.push_back(to_json(step));
-    }
-    out["steps"] = steps;
     if (as_json) {
-        print_json(out);
+        print_json(admin::run_detail_json(*run, rows));
         return 0;
     }
     std::cout << "run " << run->id << "  workflow=" << run->workflow << "  status=" << run->status

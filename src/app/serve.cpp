@@ -8,7 +8,10 @@
 #include <spdlog/spdlog.h>
 
 #include "app/commands.hpp"
+#include "app/reload.hpp"
+#include "app/retention.hpp"
 #include "app/workflows.hpp"
+#include <hookflow/admin/api.hpp>
 #include <hookflow/admin/health.hpp>
 #include <hookflow/common/log.hpp>
 #include <hookflow/connectors/connector.hpp>
@@ -30,6 +33,12 @@ http::ServerOptions server_options(const config::ServerConfig& server) {
     options.max_body_bytes = server.max_body_bytes;
     options.header_timeout = std::chrono::seconds(server.header_timeout_seconds);
     options.idle_timeout = std::chrono::seconds(server.idle_timeout_seconds);
+    options.tls_cert = server.tls_cert;
+    options.tls_key = server.tls_key;
+    // Each entry was checked when the config was read, with its line and column.
+    if (auto trusted = http::TrustedProxies::parse(server.trusted_proxies)) {
+        options.trusted_proxies = std::move(trusted).value();
+    }
     return options;
 }
 
@@ -51,6 +60,11 @@ struct Services {
     std::unique_ptr<admin::Health> health;
     http::Router router;
     std::unique_ptr<http::Server> server;
+    std::unique_ptr<WorkflowReloader> reloader;
+    std::unique_ptr<admin::Api> api;
+    http::Router admin_router;                   // used when admin.listen is set
+    std::unique_ptr<http::Server> admin_server;  // admin.listen's listener, if any
+    std::shared_ptr<Retention> retention;        // storage.retention_days > 0
 
     explicit Services(int threads) : io(threads) {}
 };
@@ -59,6 +73,54 @@ void add_routes(Services& s) {
     s.router.prefix("/hooks/", [&s](http::Exchange& e) { return s.ingest->handle(e); });
     s.router.exact("/healthz", [&s](http::Exchange& e) { return s.health->healthz(e); });
     s.router.exact("/readyz", [&s](http::Exchange& e) { return s.health->readyz(e); });
+}
+
+// /api/ and /metrics go to the admin listener when there is one, else to the main one.
+void add_admin_routes(Services& s, const config::Config& config) {
+    admin::ApiOptions options;
+    options.token = config.admin.token.is_set() ? config.admin.token.value : std::string();
+    options.match = [&s](const store::EventRow& event) {
+        nlohmann::json context = {{"event", engine::event_context(event)},
+                                  {"delivery", engine::delivery_context(event)}};
+        return s.ingest->workflows()->match(event.source, event.type, context);
+    };
+    options.wake = [&s] { s.engine->wake(); };
+    s.api = std::make_unique<admin::Api>(*s.store, std::move(options));
+    if (!s.api->enabled()) {
+        spdlog::info("admin api is off; set admin.token to turn it on");
+    }
+    auto& router = config.admin.listen_host.empty() ? s.router : s.admin_router;
+    router.prefix("/api/", [&s](http::Exchange& e) { return s.api->handle(e); });
+    router.exact("/metrics", [&s](http::Exchange& e) { return s.api->metrics(e); });
+    if (&router == &s.admin_router) {
+        router.exact("/healthz", [&s](http::Exchange& e) { return s.health->healthz(e); });
+        router.exact("/readyz", [&s](http::Exchange& e) { return s.health->readyz(e); });
+    }
+}
+
+// Starts admin.listen's listener (same options as the main one but its address); false when
+// it cannot bind.
+bool start_admin_listener(Services& s, const config::Config& config) {
+    if (config.admin.listen_host.empty()) {
+        return true;
+    }
+    auto options = server_options(config.server);
+    options.host = config.admin.listen_host;
+    options.port = config.admin.listen_port;
+    s.admin_server = std::make_unique<http::Server>(
+        s.io.get_executor(), std::move(options), [&s](http::Exchange& e) {
+            return s.admin_router.dispatch(e);
+        });
+    if (auto started = s.admin_server->start(); !started) {
+        spdlog::error("cannot start the admin listener {}",
+                      logf::field(logf::kErr, started.error().log_text));
+        return false;
+    }
+    spdlog::info(
+        "admin listening {}",
+        logf::field("address",
+                    config.admin.listen_host + ":" + std::to_string(s.admin_server->port())));
+    return true;
 }
 
 // Lets runs in flight finish within `engine.shutdown_grace`, then releases the leases of
@@ -91,7 +153,11 @@ int serve(const std::string& config_path) {
         return 2;
     }
     try {
-        setup_logging(config->log.level, config->log.format, config->log.file);
+        setup_logging(LogOptions{config->log.level,
+                                 config->log.format,
+                                 config->log.file,
+                                 config->log.max_size_bytes,
+                                 config->log.max_files});
     } catch (const std::exception& e) {
         std::cerr << config_path << ": " << e.what() << "\n";
         return 2;
@@ -135,10 +201,18 @@ int serve(const std::string& config_path) {
         s.io.get_executor(), *s.store, *s.connectors, config->engine, SystemClock::instance());
     s.ingest = std::make_unique<ingest::Ingest>(
         std::move(sources).value(), *s.store, SystemClock::instance(), [&s] { s.engine->wake(); });
-    s.ingest->set_workflows(std::make_shared<const engine::WorkflowSet>(workflows.workflows));
+    auto active = std::make_shared<const engine::WorkflowSet>(workflows.workflows);
+    s.ingest->set_workflows(active);
+    // Created before the server answers, so a SIGHUP from then on reloads instead of killing.
+    s.reloader = std::make_unique<WorkflowReloader>(
+        s.io.get_executor(), *config, *s.connectors, [&s](auto set) {
+            s.ingest->set_workflows(std::move(set));
+        });
+    s.reloader->start(std::move(active));
     s.health = std::make_unique<admin::Health>(*s.store);
     s.health->set_workflows_loaded(true);
     add_routes(s);
+    add_admin_routes(s, *config);
     auto options = server_options(config->server);
     options.on_refused = [&s](std::string_view target, const Error& error) {
         s.ingest->log_refused(target, error);
@@ -152,7 +226,18 @@ int serve(const std::string& config_path) {
                       logf::field(logf::kErr, started.error().log_text));
         return 1;
     }
+    if (!start_admin_listener(s, *config)) {
+        return 1;
+    }
     s.engine->start();
+    if (config->storage.retention_days > 0) {
+        s.retention = std::make_shared<Retention>(
+            s.io.get_executor(), *s.store, SystemClock::instance(), config->storage.retention_days);
+        s.retention->start();
+    }
+    if (!config->server.tls_cert.empty()) {
+        spdlog::info("https only {}", logf::field(logf::kFile, config->server.tls_cert));
+    }
     spdlog::info(
         "server listening {} {} {} {}",
         logf::field("address", config->server.host + ":" + std::to_string(s.server->port())),
@@ -170,8 +255,15 @@ int serve(const std::string& config_path) {
                      logf::field("signal", signal_number),
                      logf::field(logf::kRuns, s.engine->in_flight()));
         s.health->set_stopping();
+        s.reloader->stop();
         s.server->stop();
+        if (s.admin_server) {
+            s.admin_server->stop();
+        }
         s.engine->stop();
+        if (s.retention) {
+            s.retention->stop();
+        }
         shut_down(s, std::make_shared<asio::steady_timer>(s.io), 0, grace_ms);
     });
 

@@ -8,6 +8,9 @@
 #include <string_view>
 #include <system_error>
 
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/network_v4.hpp>
+#include <boost/asio/ip/network_v6.hpp>
 #include <yaml-cpp/yaml.h>
 
 #include "yaml_reader.hpp"
@@ -63,12 +66,84 @@ void read_listen(Reader& r, const Entry& e, ServerConfig& out) {
     out.port = parts->second;
 }
 
+/// Whether `text` is an IPv4 or IPv6 address, or one with a `/prefix` (a CIDR range); the
+/// same parsing as http::TrustedProxies, which cannot be linked from here.
+bool is_network(const std::string& text) {
+    boost::system::error_code ec;
+    if (text.find('/') == std::string::npos) {
+        boost::asio::ip::make_address(text, ec);
+    } else if (text.find(':') == std::string::npos) {
+        boost::asio::ip::make_network_v4(text, ec);
+    } else {
+        boost::asio::ip::make_network_v6(text, ec);
+    }
+    return !ec;
+}
+
+/// Reads `server.trusted_proxies`: a list of addresses and CIDR ranges, each checked here so
+/// that a typo is an error at its line instead of a proxy silently not trusted.
+void read_trusted_proxies(Reader& r, const Entry& e, std::vector<std::string>& out) {
+    if (!e.value.IsSequence()) {
+        r.error(detail::mark_of(e.value, e.key_node),
+                e.path + ": expected a list of addresses or CIDR ranges");
+        return;
+    }
+    for (std::size_t i = 0; i < e.value.size(); ++i) {
+        auto path = e.path + "[" + std::to_string(i) + "]";
+        auto value = r.setting(e.value[i], path);
+        if (!value) {
+            continue;
+        }
+        if (!is_network(value->value)) {
+            r.error(detail::mark_of(e.value[i], e.value),
+                    path + ": expected an IPv4 or IPv6 address or CIDR range (10.0.0.0/8), got '" +
+                        detail::raw_text(e.value[i]) + "'");
+            continue;
+        }
+        out.push_back(value->value);
+    }
+}
+
+/// Reads one of `server.tls.cert` / `server.tls.key`: a file that must exist and be readable.
+void read_pem_file(Reader& r, const Entry& e, std::string& out) {
+    r.read(e.value, e.path, out);
+    if (out.empty()) {
+        r.error(detail::mark_of(e.value, e.key_node), e.path + ": must name a PEM file");
+        return;
+    }
+    std::ifstream file(out, std::ios::binary);
+    if (!file) {
+        std::error_code ec;
+        const char* why = std::filesystem::exists(out, ec) ? "cannot be read" : "does not exist";
+        r.error(detail::mark_of(e.value, e.key_node), e.path + ": " + out + " " + why);
+    }
+}
+
+// Whether the pair is a real certificate for the key is checked when the listener starts.
+void read_tls(Reader& r, const Entry& block, ServerConfig& out) {
+    r.mapping(block.value, block.path, [&](const Entry& e) {
+        if (e.key == "cert") {
+            read_pem_file(r, e, out.tls_cert);
+        } else if (e.key == "key") {
+            read_pem_file(r, e, out.tls_key);
+        } else {
+            return false;
+        }
+        return true;
+    });
+    if (block.value.IsMap() && out.tls_cert.empty() != out.tls_key.empty()) {
+        r.error(block.key_node.Mark(), block.path + ": set both cert and key, or neither");
+    }
+}
+
 void read_server(Reader& r, const YAML::Node& node, ServerConfig& out) {
     r.mapping(node, "server", [&](const Entry& e) {
         if (e.key == "listen") {
             read_listen(r, e, out);
         } else if (e.key == "public_url") {
             r.read(e.value, e.path, out.public_url);
+        } else if (e.key == "trusted_proxies") {
+            read_trusted_proxies(r, e, out.trusted_proxies);
         } else if (e.key == "max_body_bytes") {
             r.read(e.value, e.path, out.max_body_bytes, 1);
         } else if (e.key == "header_timeout_seconds") {
@@ -77,6 +152,8 @@ void read_server(Reader& r, const YAML::Node& node, ServerConfig& out) {
             r.read(e.value, e.path, out.idle_timeout_seconds, 1);
         } else if (e.key == "threads") {
             r.read(e.value, e.path, out.threads, 0);
+        } else if (e.key == "tls") {
+            read_tls(r, e, out);
         } else {
             return false;
         }
@@ -95,6 +172,8 @@ void read_storage(Reader& r, const YAML::Node& node, StorageConfig& out) {
             }
         } else if (e.key == "busy_timeout_ms") {
             r.read(e.value, e.path, out.busy_timeout_ms, 0);
+        } else if (e.key == "retention_days") {
+            r.read(e.value, e.path, out.retention_days, 0);
         } else {
             return false;
         }
@@ -183,6 +262,25 @@ void read_choice(
     out = value;
 }
 
+// Smaller files would rotate on nearly every line.
+constexpr std::uint64_t kMinLogSize = 1024;
+
+/// A size key (`10MB`, `512KB`, or bytes); must be at least `min`.
+void read_size(Reader& r, const Entry& e, std::uint64_t& out, std::uint64_t min) {
+    auto value = r.setting(e.value, e.path);
+    if (!value) {
+        return;
+    }
+    auto parsed = parse_size_bytes(value->value);
+    if (!parsed || *parsed < min) {
+        r.error(detail::mark_of(e.value, e.key_node),
+                e.path + ": expected a size such as 512KB, 10MB or 1GB (at least " +
+                    std::to_string(min) + " bytes), got '" + detail::raw_text(e.value) + "'");
+        return;
+    }
+    out = *parsed;
+}
+
 void read_log(Reader& r, const YAML::Node& node, LogConfig& out) {
     r.mapping(node, "log", [&](const Entry& e) {
         if (e.key == "level") {
@@ -200,6 +298,10 @@ void read_log(Reader& r, const YAML::Node& node, LogConfig& out) {
             });
         } else if (e.key == "file") {
             r.read(e.value, e.path, out.file);
+        } else if (e.key == "max_size") {
+            read_size(r, e, out.max_size_bytes, kMinLogSize);
+        } else if (e.key == "max_files") {
+            r.read(e.value, e.path, out.max_files, 0);
         } else {
             return false;
         }
@@ -209,10 +311,16 @@ void read_log(Reader& r, const YAML::Node& node, LogConfig& out) {
 
 void read_admin(Reader& r, const YAML::Node& node, AdminConfig& out) {
     r.mapping(node, "admin", [&](const Entry& e) {
-        if (e.key != "token") {
+        if (e.key == "token") {
+            r.read(e.value, e.path, out.token);
+        } else if (e.key == "listen") {
+            ServerConfig listen;
+            read_listen(r, e, listen);
+            out.listen_host = listen.host;
+            out.listen_port = listen.port;
+        } else {
             return false;
         }
-        r.read(e.value, e.path, out.token);
         return true;
     });
 }
@@ -403,6 +511,15 @@ void read_connector(Reader& r, const Entry& block, ConnectorConfig& out) {
             r.read(e.value, e.path, out.timeout_seconds, 0);
         } else if (e.key == "ca_file") {
             r.read(e.value, e.path, out.ca_file);
+        } else if (e.key == "rate_limit") {
+            // Kept flat as settings `rate_limit.per_second` and `rate_limit.burst`.
+            r.mapping(e.value, e.path, [&](const Entry& limit) {
+                if (limit.key != "per_second" && limit.key != "burst") {
+                    return false;
+                }
+                r.read(limit.value, limit.path, out.settings["rate_limit." + limit.key]);
+                return true;
+            });
         } else {
             r.read(e.value, e.path, out.settings[e.key]);
         }
@@ -439,6 +556,11 @@ void read_root(Reader& r, const YAML::Node& root, Config& out) {
             read_sources(r, e.value, out.sources);
         } else if (e.key == "connectors") {
             read_connectors(r, e.value, out.connectors);
+        } else if (e.key == "secrets") {
+            r.mapping(e.value, "secrets", [&](const Entry& secret) {
+                r.read(secret.value, secret.path, out.secrets[secret.key]);
+                return true;
+            });
         } else {
             return false;
         }
@@ -502,6 +624,31 @@ Result<Config> load_config(const std::filesystem::path& path, const EnvLookup& e
         config->path = path;
     }
     return config;
+}
+
+Result<std::uint64_t> parse_size_bytes(const std::string& text) {
+    static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 8> kUnits = {
+        {{"KiB", 1ULL << 10},
+         {"MiB", 1ULL << 20},
+         {"GiB", 1ULL << 30},
+         {"KB", 1ULL << 10},
+         {"MB", 1ULL << 20},
+         {"GB", 1ULL << 30},
+         {"B", 1},
+         {"", 1}}};
+    for (const auto& [unit, factor] : kUnits) {
+        if (text.size() <= unit.size() ||
+            text.compare(text.size() - unit.size(), unit.size(), unit.data(), unit.size()) != 0) {
+            continue;
+        }
+        auto number = text.substr(0, text.size() - unit.size());
+        // Digits only, short enough that the product cannot overflow.
+        if (number.find_first_not_of("0123456789") != std::string::npos || number.size() > 9) {
+            continue;
+        }
+        return std::stoull(number) * factor;
+    }
+    return make_error(Errc::invalid_config, "invalid size '" + text + "'");
 }
 
 Result<std::int64_t> parse_duration_ms(const std::string& text) {

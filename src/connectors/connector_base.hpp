@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +18,26 @@
 #include <hookflow/connectors/rest_client.hpp>
 
 namespace hookflow::connectors {
+
+/// The transport settings every connector block may hold (see docs/connectors.md).
+struct ConnectorSettings {
+    std::chrono::milliseconds connect_timeout{10000};
+    std::size_t max_connections = 8;
+    std::chrono::milliseconds idle_timeout{50000};
+    std::size_t max_response_bytes = 16 * 1024 * 1024;
+    bool follow_redirects = false;
+    double rate_per_second = 0;           // 0: no rate limit
+    double rate_burst = 0;                // 0: same as rate_per_second (at least 1)
+    std::optional<std::string> proxy;     // set: overrides the environment ("" or none: direct)
+    std::optional<std::string> no_proxy;  // set: overrides NO_PROXY
+};
+
+/// Reads a block's transport settings; Errc::invalid_config names a bad value.
+Result<ConnectorSettings> read_connector_settings(const config::ConnectorConfig& config);
+
+/// Whether a config key names a credential (`api_key`, `token`, `bot_token`, `password`...):
+/// one of its `_`-separated words is key, token, secret or password.
+bool secret_key(std::string_view key);
 
 /// A credential lookup: the value, or the step error that names what is missing.
 struct Credential {
@@ -46,11 +68,17 @@ class ConnectorBase : public Connector {
     /// A plain setting's value; empty when absent or unset.
     std::string setting(const std::string& key) const;
 
-    /// A request to `base_url` + `path` with this connector's timeouts and CA file.
+    /// A request to `base_url` + `path` with this connector's timeouts, pool limits, CA file
+    /// and proxy.
     HttpRequest make_request(std::string method, std::string_view path) const;
 
-    /// Sends `request`, recording it (redacted) in `result`. On a transport failure `result`
-    /// is filled as a retryable failure and nullopt comes back.
+    /// `request` with this connector's transport settings (timeouts, pool, CA file, proxy) for
+    /// its own URL.
+    HttpRequest with_transport(HttpRequest request) const;
+
+    /// Sends `request`, recording it (redacted) in `result`, after waiting for the rate-limit
+    /// budget. A 3xx answer fails the step unless `follow_redirects` is set. On a transport
+    /// failure `result` is filled as a retryable failure and nullopt comes back.
     boost::asio::awaitable<std::optional<HttpResponse>> send(HttpRequest request,
                                                              StepResult& result);
 
@@ -64,6 +92,19 @@ class ConnectorBase : public Connector {
     RestClient& client_;
     std::chrono::seconds timeout_;
     std::vector<std::string> secrets_;  // credential values to scrub from recorded requests
+
+  private:
+    /// Waits for the rate-limit budget; returns the milliseconds waited.
+    boost::asio::awaitable<std::int64_t> wait_for_budget();
+    /// Follows redirects (when allowed) or turns a 3xx answer into a failed step.
+    boost::asio::awaitable<std::optional<HttpResponse>> handle_redirects(HttpRequest& request,
+                                                                         HttpResponse& response,
+                                                                         StepResult& result);
+
+    ConnectorSettings settings_;
+    ProxySettings proxy_;
+    std::mutex bucket_mutex_;
+    std::optional<TokenBucket> bucket_;
 };
 
 /// Whether `with.<field>` is missing, null, or an empty string, array or object.

@@ -36,6 +36,9 @@ Result<std::unique_ptr<Registry>> Registry::build(const config::Config& config,
         if (settings.type.empty()) {
             settings.type = name;
         }
+        if (auto checked = read_connector_settings(settings); !checked) {
+            return checked.error();
+        }
         auto factory = factory_for(settings.type);
         if (!factory) {
             return make_error(Errc::invalid_config,

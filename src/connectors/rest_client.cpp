@@ -21,6 +21,7 @@
 #include <zlib.h>
 
 #include <hookflow/common/log.hpp>
+#include <hookflow/common/metrics.hpp>
 #include <hookflow/connectors/rest_client.hpp>
 
 namespace hookflow::connectors {
@@ -35,11 +36,11 @@ using boost::system::error_code;
 namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-constexpr std::size_t kMaxIdlePerKey = 8;
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
-// Servers commonly drop idle keep-alive connections after 60 s or less; older ones are not
-// worth trying.
-constexpr std::chrono::seconds kMaxIdleAge{50};
+// How often idle connections are checked for expiry while any are pooled.
+constexpr std::chrono::milliseconds kSweepInterval{1000};
+// A waiter re-checks the pool at least this often (a wake-up lost between threads costs this).
+constexpr std::chrono::milliseconds kWaitSlice{100};
 
 struct Url {
     bool tls = false;
@@ -136,7 +137,7 @@ struct Connection {
     std::optional<beast::tcp_stream> plain;
     std::optional<beast::ssl_stream<beast::tcp_stream>> tls;
     beast::flat_buffer buffer;
-    std::chrono::steady_clock::time_point idle_since;
+    std::chrono::steady_clock::time_point idle_until;
 
     beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
 };
@@ -181,22 +182,63 @@ asio::awaitable<Exchange> exchange(Stream& stream,
 
 }  // namespace
 
-struct RestClient::Impl {
-    explicit Impl(asio::any_io_executor ex) : executor(std::move(ex)) {}
+/// One pool key's connections: those idle, how many are open in all, who waits for one.
+struct HostPool {
+    std::vector<std::unique_ptr<Connection>> idle;
+    std::size_t open = 0;  // idle + in use
+    std::vector<std::shared_ptr<asio::steady_timer>> waiters;
+};
+
+/// What a request got from the pool: an idle connection, or the right to open one.
+struct Slot {
+    std::unique_ptr<Connection> conn;  // null: open a new one (already counted as open)
+    bool granted = false;              // false: the deadline passed while waiting
+};
+
+/// One try of a request: the answer or error, and whether a pooled connection proved stale.
+struct Attempt {
+    Result<HttpResponse> response = make_error(Errc::network, "not sent");
+    bool stale = false;
+    std::string stale_reason;
+};
+
+struct RestClient::Impl : std::enable_shared_from_this<RestClient::Impl> {
+    explicit Impl(asio::any_io_executor ex) : executor(std::move(ex)), sweep_timer(executor) {}
 
     asio::any_io_executor executor;
     std::atomic<std::size_t> opened{0};
 
-    std::mutex mutex;  // guards contexts and idle
-    // Declared before `idle` so that pooled streams go first on destruction.
+    std::mutex mutex;  // guards contexts, pools and sweeping
+    // Declared before `pools` so that pooled streams go first on destruction.
     std::map<std::string, std::shared_ptr<ssl::context>> contexts;
-    std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
+    std::map<std::string, HostPool> pools;
+    asio::steady_timer sweep_timer;
+    bool sweeping = false;
 
     Result<std::shared_ptr<ssl::context>> tls_context(const std::string& ca_file);
-    std::unique_ptr<Connection> take_idle(const std::string& key);
-    void put_idle(const std::string& key, std::unique_ptr<Connection> conn);
+    asio::awaitable<Slot> acquire(const std::string& key,
+                                  std::size_t max_connections,
+                                  std::chrono::steady_clock::time_point deadline);
+    std::optional<Slot> try_take(const std::string& key, std::size_t max_connections);
+    void put_idle(const std::string& key,
+                  std::unique_ptr<Connection> conn,
+                  std::chrono::milliseconds idle_timeout);
+    void release(const std::string& key);
+    asio::awaitable<Attempt> attempt(const std::string& key,
+                                     const Url& url,
+                                     const http::request<http::string_body>& req,
+                                     const HttpRequest& request,
+                                     std::unique_ptr<Connection> conn,
+                                     std::chrono::steady_clock::time_point deadline);
+    void wake_one(HostPool& pool);
+    void schedule_sweep();
+    void sweep();
     asio::awaitable<Result<std::unique_ptr<Connection>>> connect(const Url& url,
                                                                  const HttpRequest& request);
+    asio::awaitable<Result<void>> open_tunnel(Connection& conn,
+                                              const Url& url,
+                                              const ProxyUrl& proxy,
+                                              std::chrono::milliseconds limit);
     asio::awaitable<Result<tcp::resolver::results_type>> resolve(const Url& url,
                                                                  std::chrono::milliseconds limit);
     asio::awaitable<Result<void>> handshake(Connection& conn,
@@ -226,29 +268,110 @@ Result<std::shared_ptr<ssl::context>> RestClient::Impl::tls_context(const std::s
     return ctx;
 }
 
-std::unique_ptr<Connection> RestClient::Impl::take_idle(const std::string& key) {
+std::optional<Slot> RestClient::Impl::try_take(const std::string& key,
+                                               std::size_t max_connections) {
     std::lock_guard lock(mutex);
-    auto it = idle.find(key);
-    if (it == idle.end()) {
-        return nullptr;
-    }
+    auto& pool = pools[key];
     auto now = std::chrono::steady_clock::now();
-    while (!it->second.empty()) {
-        auto conn = std::move(it->second.back());
-        it->second.pop_back();
-        if (now - conn->idle_since < kMaxIdleAge) {
-            return conn;
+    while (!pool.idle.empty()) {
+        auto conn = std::move(pool.idle.back());
+        pool.idle.pop_back();
+        if (now < conn->idle_until) {
+            return Slot{std::move(conn), true};
         }
+        --pool.open;  // expired: closed as it goes out of scope
     }
-    return nullptr;
+    if (pool.open < std::max<std::size_t>(max_connections, 1)) {
+        ++pool.open;
+        return Slot{nullptr, true};
+    }
+    return std::nullopt;
 }
 
-void RestClient::Impl::put_idle(const std::string& key, std::unique_ptr<Connection> conn) {
-    conn->idle_since = std::chrono::steady_clock::now();
+asio::awaitable<Slot> RestClient::Impl::acquire(const std::string& key,
+                                                std::size_t max_connections,
+                                                std::chrono::steady_clock::time_point deadline) {
+    for (;;) {
+        if (auto slot = try_take(key, max_connections)) {
+            co_return std::move(*slot);
+        }
+        auto now = std::chrono::steady_clock::now();
+        if (now >= deadline) {
+            co_return Slot{};
+        }
+        // Waiting for a free connection: release() cancels this timer to wake us.
+        auto timer = std::make_shared<asio::steady_timer>(executor);
+        timer->expires_at(std::min(deadline, now + kWaitSlice));
+        {
+            std::lock_guard lock(mutex);
+            pools[key].waiters.push_back(timer);
+        }
+        co_await timer->async_wait(kTuple);
+        std::lock_guard lock(mutex);
+        auto& waiters = pools[key].waiters;
+        waiters.erase(std::remove(waiters.begin(), waiters.end(), timer), waiters.end());
+    }
+}
+
+void RestClient::Impl::wake_one(HostPool& pool) {
+    if (!pool.waiters.empty()) {
+        pool.waiters.front()->cancel();
+        pool.waiters.erase(pool.waiters.begin());
+    }
+}
+
+void RestClient::Impl::release(const std::string& key) {
     std::lock_guard lock(mutex);
-    auto& list = idle[key];
-    if (list.size() < kMaxIdlePerKey) {
-        list.push_back(std::move(conn));
+    auto& pool = pools[key];
+    if (pool.open > 0) {
+        --pool.open;
+    }
+    wake_one(pool);
+}
+
+void RestClient::Impl::put_idle(const std::string& key,
+                                std::unique_ptr<Connection> conn,
+                                std::chrono::milliseconds idle_timeout) {
+    conn->idle_until = std::chrono::steady_clock::now() + idle_timeout;
+    std::lock_guard lock(mutex);
+    auto& pool = pools[key];
+    pool.idle.push_back(std::move(conn));
+    wake_one(pool);
+    if (!sweeping) {
+        schedule_sweep();
+    }
+}
+
+void RestClient::Impl::schedule_sweep() {
+    sweeping = true;
+    sweep_timer.expires_after(kSweepInterval);
+    sweep_timer.async_wait([weak = weak_from_this()](error_code ec) {
+        if (auto self = weak.lock(); self && !ec) {
+            self->sweep();
+        }
+    });
+}
+
+// Closes idle connections past their idle time, so that servers do not see them linger.
+void RestClient::Impl::sweep() {
+    std::vector<std::unique_ptr<Connection>> expired;  // closed after the lock is released
+    std::lock_guard lock(mutex);
+    auto now = std::chrono::steady_clock::now();
+    bool any_left = false;
+    for (auto& [key, pool] : pools) {
+        auto keep = std::stable_partition(
+            pool.idle.begin(), pool.idle.end(), [&](const auto& c) { return now < c->idle_until; });
+        for (auto it = keep; it != pool.idle.end(); ++it) {
+            expired.push_back(std::move(*it));
+            --pool.open;
+            wake_one(pool);
+        }
+        pool.idle.erase(keep, pool.idle.end());
+        any_left = any_left || !pool.idle.empty();
+    }
+    sweeping = false;
+    if (any_left) {
+        schedule_sweep();
     }
 }
 
@@ -302,13 +425,70 @@ asio::awaitable<Result<void>> RestClient::Impl::handshake(Connection& conn,
     co_return Result<void>{};
 }
 
+asio::awaitable<Result<void>> RestClient::Impl::open_tunnel(Connection& conn,
+                                                            const Url& url,
+                                                            const ProxyUrl& proxy,
+                                                            std::chrono::milliseconds limit) {
+    auto target = url.host.find(':') == std::string::npos ? url.host : "[" + url.host + "]";
+    target += ":" + url.port;
+    http::request<http::empty_body> req{http::verb::connect, target, 11};
+    req.set(http::field::host, target);
+    req.set(http::field::user_agent, "hookflow/0.1");
+    if (!proxy.authorization.empty()) {
+        req.set(http::field::proxy_authorization, proxy.authorization);
+    }
+    auto where = "proxy " + proxy.host + ":" + proxy.port;
+    auto& stream = conn.lowest();
+    stream.expires_after(limit);
+    auto [write_ec, written] = co_await http::async_write(stream, req, kTuple);
+    if (write_ec) {
+        co_return make_error(Errc::network,
+                             where + ": CONNECT " + target + ": " + describe(write_ec));
+    }
+    // A 2xx answer to CONNECT has no body whatever its headers say.
+    http::response_parser<http::empty_body> parser;
+    parser.skip(true);
+    beast::flat_buffer buffer;
+    auto [read_ec, read] = co_await http::async_read_header(stream, buffer, parser, kTuple);
+    if (read_ec == beast::error::timeout) {
+        co_return make_error(Errc::timeout,
+                             where + ": no answer to CONNECT " + target + " within " +
+                                 std::to_string(limit.count()) + " ms");
+    }
+    if (read_ec) {
+        co_return make_error(Errc::network,
+                             where + ": CONNECT " + target + ": " + describe(read_ec));
+    }
+    auto status = parser.get().result_int();
+    if (status < 200 || status >= 300) {
+        co_return make_error(Errc::network,
+                             where + " refused CONNECT " + target + ": " + std::to_string(status) +
+                                 " " + std::string(parser.get().reason()));
+    }
+    if (buffer.size() > 0) {
+        co_return make_error(Errc::network, where + ": sent data before the tunnel was used");
+    }
+    co_return Result<void>{};
+}
+
 asio::awaitable<Result<std::unique_ptr<Connection>>> RestClient::Impl::connect(
     const Url& url, const HttpRequest& request) {
     auto limit = std::min(request.connect_timeout, request.timeout);
-    auto where = url.host + ":" + url.port;
+
+    // Through a proxy, the TCP connection goes to the proxy instead of the target.
+    std::optional<ProxyUrl> proxy;
+    if (!request.proxy.empty()) {
+        auto parsed = parse_proxy_url(request.proxy);
+        if (!parsed) {
+            co_return make_error(Errc::network, parsed.error().log_text);
+        }
+        proxy = std::move(*parsed);
+    }
+    Url peer = proxy ? Url{false, proxy->host, proxy->port, "/"} : url;
+    auto where = (proxy ? "proxy " : "") + peer.host + ":" + peer.port;
 
     // Resolve the host.
-    auto endpoints = co_await resolve(url, limit);
+    auto endpoints = co_await resolve(peer, limit);
     if (!endpoints) {
         co_return endpoints.error();
     }
@@ -336,9 +516,16 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> RestClient::Impl::connect(
     if (ec) {
         co_return make_error(Errc::network, "connect to " + where + ": " + describe(ec));
     }
+    metrics::record_connection_opened(url.host);
 
-    // Secure it.
+    // Secure it: TLS runs inside the proxy's tunnel, checked against the target's name.
     if (url.tls) {
+        if (proxy) {
+            auto tunnel = co_await open_tunnel(*conn, url, *proxy, limit);
+            if (!tunnel) {
+                co_return tunnel.error();
+            }
+        }
         auto done = co_await handshake(*conn, url, limit);
         if (!done) {
             co_return done.error();
@@ -349,7 +536,9 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> RestClient::Impl::connect(
 
 namespace {
 
-http::request<http::string_body> build_request(const HttpRequest& in, const Url& url) {
+http::request<http::string_body> build_request(const HttpRequest& in,
+                                               const Url& url,
+                                               const std::optional<ProxyUrl>& proxy) {
     http::request<http::string_body> req;
     auto verb = http::string_to_verb(in.method);
     if (verb == http::verb::unknown) {
@@ -357,14 +546,21 @@ http::request<http::string_body> build_request(const HttpRequest& in, const Url&
     } else {
         req.method(verb);
     }
-    req.target(url.target);
-    req.version(11);
     bool default_port = url.port == (url.tls ? "443" : "80");
-    req.set(http::field::host, default_port ? url.host : url.host + ":" + url.port);
+    auto host = url.host.find(':') == std::string::npos ? url.host : "[" + url.host + "]";
+    auto authority = default_port ? host : host + ":" + url.port;
+    // Plain http through a proxy names the whole URL (absolute form); https tunnels instead.
+    bool absolute = proxy && !url.tls;
+    req.target(absolute ? "http://" + authority + url.target : url.target);
+    req.version(11);
+    req.set(http::field::host, authority);
     req.set(http::field::user_agent, "hookflow/0.1");
     req.set(http::field::accept_encoding, "gzip");
     for (const auto& [name, value] : in.headers) {
         req.set(name, value);
+    }
+    if (absolute && !proxy->authorization.empty()) {
+        req.set(http::field::proxy_authorization, proxy->authorization);
     }
     req.body() = in.body;
     req.prepare_payload();
@@ -420,6 +616,47 @@ Error exchange_error(const error_code& ec, const Url& url, const HttpRequest& re
 
 }  // namespace
 
+asio::awaitable<Attempt> RestClient::Impl::attempt(const std::string& key,
+                                                   const Url& url,
+                                                   const http::request<http::string_body>& req,
+                                                   const HttpRequest& request,
+                                                   std::unique_ptr<Connection> conn,
+                                                   std::chrono::steady_clock::time_point deadline) {
+    Attempt out;
+    if (!conn) {
+        auto fresh = co_await connect(url, request);
+        if (!fresh) {
+            release(key);
+            out.response = fresh.error();
+            co_return out;
+        }
+        conn = std::move(fresh.value());
+    }
+    Exchange ex;
+    if (conn->tls) {
+        ex = co_await exchange(*conn->tls, *conn, req, deadline, request.max_response_bytes);
+    } else {
+        ex = co_await exchange(*conn->plain, *conn, req, deadline, request.max_response_bytes);
+    }
+    if (ex.ec) {
+        // A connection that failed is closed, never pooled.
+        conn.reset();
+        release(key);
+        out.stale = stale_connection(ex);
+        out.stale_reason = describe(ex.ec);
+        out.response = exchange_error(ex.ec, url, request);
+        co_return out;
+    }
+    if (ex.response.keep_alive()) {
+        put_idle(key, std::move(conn), request.idle_timeout);
+    } else {
+        conn.reset();
+        release(key);
+    }
+    out.response = to_response(std::move(ex.response), request.max_response_bytes);
+    co_return out;
+}
+
 RestClient::RestClient(asio::any_io_executor executor)
     : impl_(std::make_shared<Impl>(std::move(executor))) {}
 
@@ -435,44 +672,46 @@ asio::awaitable<Result<HttpResponse>> RestClient::send(HttpRequest request) {
     if (!url) {
         co_return url.error();
     }
+    std::optional<ProxyUrl> proxy;
+    if (!request.proxy.empty()) {
+        auto parsed = parse_proxy_url(request.proxy);
+        if (!parsed) {
+            co_return make_error(Errc::network, parsed.error().log_text);
+        }
+        proxy = std::move(*parsed);
+    }
     auto key = std::string(url->tls ? "https" : "http") + "|" + url->host + "|" + url->port + "|" +
-               request.ca_file;
-    auto req = build_request(request, *url);
+               request.ca_file + "|" + request.proxy;
+    auto req = build_request(request, *url, proxy);
     auto deadline = std::chrono::steady_clock::now() + request.timeout;
 
-    // A reused connection may have been closed by the server while idle: one retry on a new one.
+    // A reused connection may have been closed by the server while idle: one retry on a new one,
+    // only when nothing of an answer came (the write failed or EOF before any byte).
     // Limitation: if the server acted on the request and then closed without answering, the
     // retry sends it again; only Stripe's Idempotency-Key makes that harmless.
-    // Limitation: no cap on concurrent connections per host and no HTTP(S)_PROXY support.
     for (int round = 0; round < 2; ++round) {
-        auto conn = round == 0 ? impl->take_idle(key) : nullptr;
+        auto slot = co_await impl->acquire(key, request.max_connections, deadline);
+        if (!slot.granted) {
+            co_return make_error(Errc::timeout,
+                                 "no free connection to " + url->host + ":" + url->port +
+                                     " within " + std::to_string(request.timeout.count()) +
+                                     " ms (max_connections " +
+                                     std::to_string(request.max_connections) + ")");
+        }
+        auto conn = std::move(slot.conn);
         bool reused = conn != nullptr;
-        if (!conn) {
-            auto fresh = co_await impl->connect(*url, request);
-            if (!fresh) {
-                co_return fresh.error();
-            }
-            conn = std::move(fresh.value());
+        if (round > 0 && reused) {
+            // The retry must not land on another pooled connection that may be stale too.
+            conn.reset();
+            reused = false;
         }
-
-        Exchange ex;
-        if (conn->tls) {
-            ex = co_await exchange(*conn->tls, *conn, req, deadline, request.max_response_bytes);
-        } else {
-            ex = co_await exchange(*conn->plain, *conn, req, deadline, request.max_response_bytes);
-        }
-        if (ex.ec && reused && stale_connection(ex)) {
+        auto result = co_await impl->attempt(key, *url, req, request, std::move(conn), deadline);
+        if (result.stale && reused) {
             spdlog::debug("idle connection closed by server, retrying {}",
-                          logf::field(logf::kErr, describe(ex.ec)));
+                          logf::field(logf::kErr, result.stale_reason));
             continue;
         }
-        if (ex.ec) {
-            co_return exchange_error(ex.ec, *url, request);
-        }
-        if (ex.response.keep_alive()) {
-            impl->put_idle(key, std::move(conn));
-        }
-        co_return to_response(std::move(ex.response), request.max_response_bytes);
+        co_return std::move(result.response);
     }
     co_return make_error(Errc::network, "exchange with " + url->host + ": connection closed");
 }

@@ -25,8 +25,11 @@
 #include <hookflow/common/headers.hpp>
 #include <hookflow/common/ids.hpp>
 #include <hookflow/common/log.hpp>
+#include <hookflow/common/metrics.hpp>
 #include <hookflow/engine/engine.hpp>
+#include <hookflow/connectors/actions.hpp>
 #include <hookflow/engine/expression.hpp>
+#include <hookflow/engine/redact.hpp>
 #include <hookflow/store/awaitable.hpp>
 
 namespace hookflow::engine {
@@ -224,6 +227,13 @@ struct RunControl {
 
 using ControlPtr = std::shared_ptr<RunControl>;
 
+// The run settings with their redactor built once.
+struct PreparedSettings {
+    RunSettings settings;
+    Redactor redactor;
+    json secrets = json::object();
+};
+
 // The engine's shared state; coroutines hold it by shared_ptr so it outlives the Engine.
 struct EngineState : std::enable_shared_from_this<EngineState> {
     EngineState(asio::any_io_executor ex,
@@ -300,6 +310,13 @@ struct EngineState : std::enable_shared_from_this<EngineState> {
     std::atomic<int>* in_flight_counter;  // the Engine's, null once the Engine is gone
     std::mutex runs_mutex;
     std::map<std::string, ControlPtr> runs_in_flight;
+    std::mutex settings_mutex;
+    std::shared_ptr<const PreparedSettings> settings = std::make_shared<PreparedSettings>();
+
+    std::shared_ptr<const PreparedSettings> current_settings() {
+        std::lock_guard lock(settings_mutex);
+        return settings;
+    }
 };
 
 using ImplPtr = std::shared_ptr<EngineState>;
@@ -310,18 +327,21 @@ struct RunContext {
     const store::ClaimedRun& claimed;
     RunControl& control;
     std::int64_t deadline_ms = 0;  // by the engine's Clock: the run's timeout
+    std::shared_ptr<const PreparedSettings> settings;
+
+    const Redactor& redactor() const { return settings->redactor; }
 };
 
 std::string run_fields(const store::ClaimedRun& claimed) {
     return logf::fields({{logf::kRun, claimed.run.id}, {logf::kWorkflow, claimed.run.workflow}});
 }
 
-// Limitation: there is no `secrets` context yet; `${{ secrets.X }}` renders as null.
-
-json initial_context(const store::ClaimedRun& claimed) {
+json initial_context(const store::ClaimedRun& claimed, const json& secrets) {
     return json{{"event", event_context(claimed.event)},
                 {"delivery", delivery_context(claimed.event)},
                 {"steps", json::object()},
+                {"env", json::object()},
+                {"secrets", secrets},
                 {"run", {{"id", claimed.run.id}, {"attempt", claimed.run.attempt}}}};
 }
 
@@ -341,10 +361,14 @@ void log_step(const store::ClaimedRun& claimed,
     auto line =
         run_fields(claimed) + " " +
         logf::fields(
-            {{logf::kStep, step.id}, {logf::kAction, step.uses}, {logf::kStatus, row.status}}) +
+            {{logf::kStep, row.step_id}, {logf::kAction, step.uses}, {logf::kStatus, row.status}}) +
         " " + logf::field(logf::kHttpStatus, http_status) + " " +
         logf::field(logf::kAttempt, row.attempt) + " " +
         logf::field(logf::kElapsedMs, row.finished_at_ms - row.started_at_ms);
+    metrics::record_step(step.uses,
+                         row.status,
+                         http_status,
+                         static_cast<double>(row.finished_at_ms - row.started_at_ms) / 1e3);
     if (row.status == "failed") {
         spdlog::warn("step finished {} {}", line, logf::field(logf::kErr, row.error));
     } else {
@@ -357,6 +381,7 @@ asio::awaitable<std::optional<StepFailure>> fail_step(RunContext& run,
                                                       const Step& step,
                                                       store::StepRow row,
                                                       std::string error) {
+    error = run.redactor().text(std::move(error));
     row.status = "failed";
     row.error = error;
     row.finished_at_ms = run.impl.clock.now_ms();
@@ -376,9 +401,9 @@ asio::awaitable<Result<bool>> check_condition(RunContext& run,
     if (step.if_expr.empty()) {
         co_return true;
     }
-    auto holds = evaluate(step.if_expr, context);
+    auto holds = evaluate(step.if_expr, context, run.impl.clock);
     if (!holds) {
-        co_return holds.error();
+        co_return make_error(Errc::expression, "step '" + step.id + "': if: " + holds.error().log_text);
     }
     if (truthy(*holds)) {
         co_return true;
@@ -460,38 +485,81 @@ asio::awaitable<connectors::StepResult> timed_call(RunContext& run,
     co_return timed_out;
 }
 
-// Calls the connector and records what it did; the step's row is `running` during the call,
-// so an attempt cut short (crash, shutdown) repeats only this step.
+// The step rows an earlier attempt recorded, by step id.
+using Recorded = std::map<std::string, const store::StepRow*>;
+
+std::optional<StepFailure> stop_before_step(const RunContext& run);
+
+// What one recorded connector call did.
+struct CallOutcome {
+    connectors::StepResult result;
+    Stop kind = Stop::failed;
+    std::optional<StepFailure> store_error;  // set when a row could not be saved
+};
+
+// Calls the connector and records what it did under `row.step_id`; the row is `running`
+// during the call, so an attempt cut short (crash, shutdown) repeats only this call. What is
+// stored has the workflow's secrets redacted.
+// Fills a finished call's row, secrets redacted, and logs it.
+void fill_row(const RunContext& run,
+              const Step& step,
+              store::StepRow& row,
+              const connectors::StepResult& result) {
+    row.status = result.ok ? "succeeded" : "failed";
+    row.finished_at_ms = run.impl.clock.now_ms();
+    row.request_json = dump(run.redactor().json(result.request));
+    row.output_json = dump(run.redactor().json(result.output));
+    row.error = result.ok ? "" : (result.error.empty() ? "step failed" : result.error);
+    row.error = run.redactor().text(row.error);
+    log_step(run.claimed, step, row, result.http_status);
+}
+
+asio::awaitable<CallOutcome> record_call(RunContext& run,
+                                         const Step& step,
+                                         store::StepRow& row,
+                                         connectors::Connector& connector,
+                                         json& with) {
+    row.status = "running";
+    // Limitation: a worker that lost its lease still saves its current step (no owner fencing).
+    auto running = co_await save_step(run.impl, row);
+    if (!running) {
+        co_return CallOutcome{{}, Stop::failed, store_failure(running.error())};
+    }
+    connectors::StepCall call{
+        run.claimed.run.id, row.step_id, step.action, row.attempt, std::move(with)};
+    Stop kind = Stop::failed;
+    auto result = co_await timed_call(run, step, connector, std::move(call), kind);
+    fill_row(run, step, row, result);
+    auto saved = co_await save_step(run.impl, row);
+    if (!saved) {
+        co_return CallOutcome{std::move(result), kind, store_failure(saved.error())};
+    }
+    co_return CallOutcome{std::move(result), kind, std::nullopt};
+}
+
+StepFailure call_failure(const CallOutcome& outcome, std::string error, int attempt) {
+    return StepFailure{std::move(error),
+                       outcome.result.retryable,
+                       outcome.kind,
+                       attempt,
+                       {},
+                       outcome.result.retry_after_ms};
+}
+
+// Calls the connector once for the step and puts its output in the context.
 asio::awaitable<std::optional<StepFailure>> call_step(RunContext& run,
                                                       const Step& step,
                                                       store::StepRow& row,
                                                       connectors::Connector& connector,
                                                       json& with,
                                                       json& context) {
-    row.status = "running";
-    // Limitation: a worker that lost its lease still saves its current step (no owner fencing).
-    if (auto saved = co_await save_step(run.impl, row); !saved) {
-        co_return store_failure(saved.error());
+    auto outcome = co_await record_call(run, step, row, connector, with);
+    if (outcome.store_error) {
+        co_return outcome.store_error;
     }
-    connectors::StepCall call{
-        run.claimed.run.id, step.id, step.action, row.attempt, std::move(with)};
-    Stop kind = Stop::failed;
-    auto result = co_await timed_call(run, step, connector, std::move(call), kind);
-    row.status = result.ok ? "succeeded" : "failed";
-    row.finished_at_ms = run.impl.clock.now_ms();
-    row.request_json = dump(result.request);
-    row.output_json = dump(result.output);
-    row.error = result.ok ? "" : (result.error.empty() ? "step failed" : result.error);
-    context["steps"][step.id] = json{{"output", result.output}, {"status", row.status}};
-    log_step(run.claimed, step, row, result.http_status);
-    auto error = row.error;
-    const int attempt = row.attempt;
-    if (auto saved = co_await save_step(run.impl, std::move(row)); !saved) {
-        co_return store_failure(saved.error());
-    }
-    if (!result.ok) {
-        co_return StepFailure{
-            std::move(error), result.retryable, kind, attempt, {}, result.retry_after_ms};
+    context["steps"][step.id] = json{{"output", outcome.result.output}, {"status", row.status}};
+    if (!outcome.result.ok) {
+        co_return call_failure(outcome, row.error, row.attempt);
     }
     co_return std::nullopt;
 }
@@ -504,13 +572,207 @@ int step_attempt(const store::StepRow* earlier) {
     return 1;
 }
 
-asio::awaitable<std::optional<StepFailure>> run_step(
-    RunContext& run, const Step& step, int position, const store::StepRow* earlier, json& context) {
+// The expression text of a template value, for errors: the string as written, else JSON.
+std::string template_text(const json& value) {
+    return value.is_string() ? value.get<std::string>() : dump(value);
+}
+
+// Renders `with` field by field, so an error names the step, the field and its expression.
+Result<json> render_with(const RunContext& run, const Step& step, const json& context) {
+    json out = json::object();
+    for (auto it = step.with.begin(); it != step.with.end(); ++it) {
+        auto rendered = render(it.value(), context, run.impl.clock);
+        if (!rendered) {
+            return make_error(Errc::expression,
+                              "step '" + step.id + "': with." + it.key() + ": " +
+                                  rendered.error().log_text);
+        }
+        out[it.key()] = std::move(*rendered);
+    }
+    return out;
+}
+
+// The connector's type, which names its action specs.
+std::string connector_type(const RunContext& run, const std::string& connector) {
+    const auto& types = run.settings->settings.connector_types;
+    auto found = types.find(connector);
+    return found == types.end() ? connector : found->second;
+}
+
+// A required field that rendered to null or "" stops the step before anything is sent.
+std::optional<std::string> missing_required(const RunContext& run,
+                                            const Step& step,
+                                            const json& with) {
+    const auto* spec =
+        connectors::find_action_spec(connector_type(run, step.connector), step.action);
+    if (spec == nullptr) {
+        return std::nullopt;
+    }
+    for (auto field : spec->required) {
+        auto name = std::string(field);
+        auto value = with.find(name);
+        if (value != with.end() && !value->is_null() && *value != json("")) {
+            continue;
+        }
+        auto written = step.with.contains(name) ? template_text(step.with[name]) : "";
+        return "step '" + step.id + "': with." + name + " is required but " +
+               (written.empty() ? std::string("is not set")
+                                : "'" + written + "' rendered " +
+                                      (value == with.end() || value->is_null() ? "null"
+                                                                               : "empty")) +
+               "; nothing was sent";
+    }
+    return std::nullopt;
+}
+
+// The connector for a step, or the reason there is none.
+Result<connectors::Connector*> step_connector(const RunContext& run, const Step& step) {
+    auto* connector = run.impl.connectors.find(step.connector);
+    if (connector == nullptr) {
+        return make_error(Errc::connector, "unknown connector '" + step.connector + "'");
+    }
+    if (!connector->has_action(step.action)) {
+        return make_error(
+            Errc::connector,
+            "connector '" + step.connector + "' has no action '" + step.action + "'");
+    }
+    return connector;
+}
+
+// The rendered `with` of one call, checked for required fields.
+Result<json> prepared_with(const RunContext& run, const Step& step, const json& context) {
+    auto with = render_with(run, step, context);
+    if (!with) {
+        return with;
+    }
+    if (auto missing = missing_required(run, step, *with)) {
+        return make_error(Errc::invalid_workflow, *missing);
+    }
+    return with;
+}
+
+// The list a for_each step runs over.
+Result<json> for_each_items(const RunContext& run, const Step& step, const json& context) {
+    auto items = evaluate(step.for_each, context, run.impl.clock);
+    if (!items) {
+        return make_error(Errc::expression,
+                          "step '" + step.id + "': for_each: " + items.error().log_text);
+    }
+    if (items->is_null()) {
+        return json::array();
+    }
+    if (!items->is_array()) {
+        return make_error(Errc::expression,
+                          "step '" + step.id + "': for_each needs a list, got " +
+                              std::string(items->type_name()));
+    }
+    if (items->size() > kMaxForEachItems) {
+        return make_error(Errc::expression,
+                          "step '" + step.id + "': for_each list has " +
+                              std::to_string(items->size()) + " items, more than " +
+                              std::to_string(kMaxForEachItems));
+    }
+    return items;
+}
+
+// Runs one item of a for_each step under the id `<step>[<index>]`, which is also the step
+// id the connector sees, so idempotency keys differ per item. An item that succeeded in an
+// earlier attempt is not called again.
+asio::awaitable<std::optional<StepFailure>> run_item(RunContext& run,
+                                                     const Step& step,
+                                                     const store::StepRow& step_row,
+                                                     const Recorded& recorded,
+                                                     connectors::Connector& connector,
+                                                     json& context,
+                                                     json& outputs) {
+    auto index = outputs.size();
+    store::StepRow row = step_row;
+    row.step_id = step.id + "[" + std::to_string(index) + "]";
+    auto earlier = recorded.find(row.step_id);
+    const auto* previous = earlier == recorded.end() ? nullptr : earlier->second;
+    if (previous != nullptr && previous->status == "succeeded") {
+        outputs.push_back(parse_or_null(previous->output_json));
+        co_return std::nullopt;
+    }
+    row.attempt = step_attempt(previous);
+    row.started_at_ms = run.impl.clock.now_ms();
+    auto with = prepared_with(run, step, context);
+    if (!with) {
+        co_return co_await fail_step(
+            run, step, row, "item " + std::to_string(index) + ": " + with.error().log_text);
+    }
+    auto outcome = co_await record_call(run, step, row, connector, *with);
+    if (outcome.store_error) {
+        co_return outcome.store_error;
+    }
+    outputs.push_back(outcome.result.output);
+    if (!outcome.result.ok) {
+        co_return call_failure(outcome, "item " + std::to_string(index) + ": " + row.error,
+                               row.attempt);
+    }
+    co_return std::nullopt;
+}
+
+// Records a for_each step's own row: its output is the list of item outputs.
+asio::awaitable<std::optional<StepFailure>> finish_for_each(
+    RunContext& run, const Step& step, store::StepRow row, json& context, json outputs,
+    std::optional<StepFailure> failure) {
+    row.status = failure ? "failed" : "succeeded";
+    row.error = failure ? run.redactor().text(failure->error) : "";
+    row.finished_at_ms = run.impl.clock.now_ms();
+    row.output_json = dump(run.redactor().json(outputs));
+    context["steps"][step.id] = json{{"output", std::move(outputs)}, {"status", row.status}};
+    log_step(run.claimed, step, row, 0);
+    if (failure && failure->kind != Stop::failed) {
+        co_return failure;
+    }
+    if (auto saved = co_await save_step(run.impl, std::move(row)); !saved) {
+        co_return store_failure(saved.error());
+    }
+    co_return failure;
+}
+
+asio::awaitable<std::optional<StepFailure>> run_for_each(RunContext& run,
+                                                         const Step& step,
+                                                         store::StepRow row,
+                                                         const Recorded& recorded,
+                                                         connectors::Connector& connector,
+                                                         json& context) {
+    auto items = for_each_items(run, step, context);
+    if (!items) {
+        co_return co_await fail_step(run, step, row, items.error().log_text);
+    }
+    json outputs = json::array();
+    std::optional<StepFailure> failure;
+    for (std::size_t i = 0; i < items->size() && !failure; ++i) {
+        if (i > 0) {
+            failure = stop_before_step(run);
+        }
+        if (!failure) {
+            context["item"] = (*items)[i];
+            context["index"] = i;
+            failure = co_await run_item(run, step, row, recorded, connector, context, outputs);
+        }
+    }
+    context.erase("item");
+    context.erase("index");
+    if (failure && failure->kind == Stop::store_error) {
+        co_return failure;
+    }
+    co_return co_await finish_for_each(run, step, row, context, std::move(outputs), failure);
+}
+
+asio::awaitable<std::optional<StepFailure>> run_step(RunContext& run,
+                                                     const Step& step,
+                                                     int position,
+                                                     const Recorded& recorded,
+                                                     json& context) {
+    auto earlier = recorded.find(step.id);
     store::StepRow row;
     row.run_id = run.claimed.run.id;
     row.step_id = step.id;
     row.position = position;
-    row.attempt = step_attempt(earlier);
+    row.attempt = step_attempt(earlier == recorded.end() ? nullptr : earlier->second);
     row.started_at_ms = run.impl.clock.now_ms();
 
     auto proceed = co_await check_condition(run, step, row, context);
@@ -523,23 +785,18 @@ asio::awaitable<std::optional<StepFailure>> run_step(
     if (!*proceed) {
         co_return std::nullopt;
     }
-
-    auto with = render(step.with, context);
+    auto connector = step_connector(run, step);
+    if (!connector) {
+        co_return co_await fail_step(run, step, row, connector.error().log_text);
+    }
+    if (!step.for_each.empty()) {
+        co_return co_await run_for_each(run, step, row, recorded, **connector, context);
+    }
+    auto with = prepared_with(run, step, context);
     if (!with) {
         co_return co_await fail_step(run, step, row, with.error().log_text);
     }
-    auto* connector = run.impl.connectors.find(step.connector);
-    if (connector == nullptr) {
-        co_return co_await fail_step(run, step, row, "unknown connector '" + step.connector + "'");
-    }
-    if (!connector->has_action(step.action)) {
-        co_return co_await fail_step(
-            run,
-            step,
-            row,
-            "connector '" + step.connector + "' has no action '" + step.action + "'");
-    }
-    co_return co_await call_step(run, step, row, *connector, *with, context);
+    co_return co_await call_step(run, step, row, **connector, *with, context);
 }
 
 // Why the run must not start its next step, if it must not.
@@ -548,6 +805,11 @@ std::optional<StepFailure> stop_before_step(const RunContext& run) {
         return StepFailure{
             run.control.released ? "lease released" : "lease lost", false, Stop::interrupted};
     }
+    // Cancelled through the admin API: the store already says so; nothing more is recorded.
+    // Limitation: a cancel lets the step in flight finish; its call is not interrupted.
+    if (auto now = run.impl.store.get_run(run.claimed.run.id); now && now->status == "cancelled") {
+        return StepFailure{"cancelled", false, Stop::interrupted};
+    }
     if (run.impl.clock.now_ms() >= run.deadline_ms) {
         return StepFailure{"run timed out", false, Stop::run_timeout};
     }
@@ -555,31 +817,115 @@ std::optional<StepFailure> stop_before_step(const RunContext& run) {
 }
 
 // Runs the workflow's steps in order, resuming after those a previous attempt finished.
+// Renders the workflow's `env:` into the context before the first step.
+std::optional<StepFailure> render_env(const RunContext& run, const Workflow& workflow, json& context) {
+    for (auto it = workflow.env.begin(); it != workflow.env.end(); ++it) {
+        auto value = render(it.value(), context, run.impl.clock);
+        if (!value) {
+            return StepFailure{
+                run.redactor().text("env." + it.key() + ": " + value.error().log_text), false};
+        }
+        context["env"][it.key()] = std::move(*value);
+    }
+    return std::nullopt;
+}
+
+// Renders the workflow's `outputs:` over the full context and stores them, redacted, as the
+// row of the reserved step id `outputs`.
+asio::awaitable<std::optional<StepFailure>> save_outputs(RunContext& run,
+                                                         const Workflow& workflow,
+                                                         const json& context) {
+    if (workflow.outputs.empty()) {
+        co_return std::nullopt;
+    }
+    store::StepRow row;
+    row.run_id = run.claimed.run.id;
+    row.step_id = kOutputsStepId;
+    row.position = static_cast<int>(workflow.steps.size());
+    row.attempt = 1;
+    row.started_at_ms = run.impl.clock.now_ms();
+    json outputs = json::object();
+    for (auto it = workflow.outputs.begin(); it != workflow.outputs.end(); ++it) {
+        auto value = render(it.value(), context, run.impl.clock);
+        if (!value) {
+            row.status = "failed";
+            row.error = run.redactor().text("outputs." + it.key() + ": " + value.error().log_text);
+            break;
+        }
+        outputs[it.key()] = std::move(*value);
+    }
+    row.status = row.status.empty() ? "succeeded" : row.status;
+    row.output_json = dump(run.redactor().json(outputs));
+    row.finished_at_ms = run.impl.clock.now_ms();
+    auto error = row.error;
+    if (auto saved = co_await save_step(run.impl, std::move(row)); !saved) {
+        co_return store_failure(saved.error());
+    }
+    if (!error.empty()) {
+        co_return StepFailure{std::move(error), false};
+    }
+    co_return std::nullopt;
+}
+
+// The context entry of a step recorded by an earlier attempt that needs no new call: one that
+// succeeded, or one that failed with `continue_on_error` (its failure stands).
+std::optional<json> recorded_entry(const Step& step, const store::StepRow* row) {
+    if (row == nullptr) {
+        return std::nullopt;
+    }
+    if (row->status == "succeeded") {
+        return json{{"output", parse_or_null(row->output_json)}, {"status", "succeeded"}};
+    }
+    if (row->status == "failed" && step.continue_on_error) {
+        return json{
+            {"output", parse_or_null(row->output_json)}, {"status", "failed"}, {"error", row->error}};
+    }
+    return std::nullopt;
+}
+
+// A step with `continue_on_error` that failed: recorded as failed, and the run goes on.
+void continue_after(const RunContext& run, const Step& step, const StepFailure& failure, json& context) {
+    auto& entry = context["steps"][step.id];
+    if (!entry.is_object()) {
+        entry = json{{"output", nullptr}};
+    }
+    entry["status"] = "failed";
+    entry["error"] = run.redactor().text(failure.error);
+    spdlog::info("step failed; run continues {} {}",
+                 run_fields(run.claimed),
+                 logf::field(logf::kStep, step.id));
+}
+
+// Runs the workflow's steps in order, resuming after those a previous attempt finished.
 asio::awaitable<std::optional<StepFailure>> run_steps(RunContext& run, const Workflow& workflow) {
-    auto context = initial_context(run.claimed);
-    std::map<std::string, const store::StepRow*> recorded;
+    auto context = initial_context(run.claimed, run.settings->secrets);
+    if (auto failed = render_env(run, workflow, context)) {
+        co_return failed;
+    }
+    Recorded recorded;
     for (const auto& row : run.claimed.steps) {
         recorded[row.step_id] = &row;
     }
     for (std::size_t i = 0; i < workflow.steps.size(); ++i) {
         const auto& step = workflow.steps[i];
         auto earlier = recorded.find(step.id);
-        const auto* row = earlier == recorded.end() ? nullptr : earlier->second;
-        if (row != nullptr && row->status == "succeeded") {
-            context["steps"][step.id] =
-                json{{"output", parse_or_null(row->output_json)}, {"status", "succeeded"}};
+        auto entry = recorded_entry(step, earlier == recorded.end() ? nullptr : earlier->second);
+        if (entry) {
+            context["steps"][step.id] = std::move(*entry);
             continue;
         }
         if (auto stop = stop_before_step(run)) {
             co_return stop;
         }
-        auto failure = co_await run_step(run, step, static_cast<int>(i), row, context);
-        if (failure) {
+        auto failure = co_await run_step(run, step, static_cast<int>(i), recorded, context);
+        if (failure && failure->kind == Stop::failed && step.continue_on_error) {
+            continue_after(run, step, *failure, context);
+        } else if (failure) {
             failure->policy = effective_retry(step, run.impl.config);
             co_return failure;
         }
     }
-    co_return std::nullopt;
+    co_return co_await save_outputs(run, workflow, context);
 }
 
 // The outcome to record: status, next attempt time, error.
@@ -613,7 +959,10 @@ bool may_record(RunContext& run, const std::optional<StepFailure>& failure) {
             spdlog::warn(
                 "run stopped without outcome {} {}",
                 run_fields(run.claimed),
-                logf::field(logf::kErr, run.control.released ? "lease released" : "lease lost"));
+                logf::field(logf::kErr,
+                            failure && failure->kind == Stop::interrupted
+                                ? failure->error
+                                : (run.control.released ? "lease released" : "lease lost")));
             return false;
         case Stop::store_error:
             // The lease is left to expire; the next claim resumes the run.
@@ -636,6 +985,7 @@ asio::awaitable<void> finish(RunContext& run,
     }
     auto& impl = run.impl;
     auto outcome = outcome_of(impl, failure);
+    outcome.error = run.redactor().text(std::move(outcome.error));
     auto saved = co_await store::async_call<bool>([&](auto done) {
         impl.store.finish_run(run.claimed.run.id,
                               outcome.status,
@@ -653,6 +1003,9 @@ asio::awaitable<void> finish(RunContext& run,
     }
     auto line = run_fields(run.claimed) + " " + logf::field(logf::kStatus, outcome.status) + " " +
                 logf::field(logf::kElapsedMs, impl.clock.now_ms() - started_ms);
+    metrics::record_run(run.claimed.run.workflow,
+                        outcome.status,
+                        static_cast<double>(impl.clock.now_ms() - started_ms) / 1e3);
     if (failure) {
         spdlog::warn("run finished {} {}", line, logf::field(logf::kErr, outcome.error));
     } else {
@@ -676,8 +1029,11 @@ asio::awaitable<void> execute_run(ImplPtr impl, ControlPtr control, store::Claim
                  logf::field(logf::kAttempt, claimed.run.attempt));
 
     auto parsed = parse_workflow(claimed.definition, claimed.run.workflow);
-    RunContext run{
-        *impl, claimed, *control, started_ms + run_timeout_ms(*impl, parsed.workflow.get())};
+    RunContext run{*impl,
+                   claimed,
+                   *control,
+                   started_ms + run_timeout_ms(*impl, parsed.workflow.get()),
+                   impl->current_settings()};
     std::optional<StepFailure> failure;
     if (!parsed.workflow) {
         auto first = parsed.errors.empty() ? std::string() : parsed.errors.front().to_string();
@@ -808,6 +1164,28 @@ void Engine::start() {
             spdlog::error("engine poller stopped {}", logf::field(logf::kErr, "exception"));
         }
     });
+}
+
+void Engine::configure(RunSettings settings) {
+    auto prepared = std::make_shared<PreparedSettings>();
+    prepared->redactor = Redactor(settings.secrets);
+    for (const auto& [name, value] : settings.secrets) {
+        prepared->secrets[name] = value;
+    }
+    prepared->settings = std::move(settings);
+    std::lock_guard lock(impl_->settings_mutex);
+    impl_->settings = std::move(prepared);
+}
+
+RunSettings run_settings(const config::Config& config) {
+    RunSettings settings;
+    for (const auto& [name, secret] : config.secrets) {
+        settings.secrets[name] = secret.value;
+    }
+    for (const auto& [name, block] : config.connectors) {
+        settings.connector_types[name] = block.type.empty() ? name : block.type;
+    }
+    return settings;
 }
 
 void Engine::wake() {

@@ -230,29 +230,20 @@ class Lexer {
 
 // ---- parser ----
 
-struct FunctionSpec {
-    std::string_view name;
-    std::size_t arity;
-};
+using detail::equal;
+using detail::find_function;
 
-constexpr FunctionSpec kFunctions[] = {
-    {"contains", 2},
-    {"startsWith", 2},
-    {"endsWith", 2},
-    {"lower", 1},
-    {"upper", 1},
-    {"length", 1},
-    {"default", 2},
-    {"toJSON", 1},
-};
-
-const FunctionSpec* find_function(std::string_view name) {
-    for (const auto& spec : kFunctions) {
-        if (spec.name == name) {
-            return &spec;
-        }
+std::string arity_text(const detail::FunctionSpec& spec) {
+    auto plural = [](std::size_t n) {
+        return std::to_string(n) + (n == 1 ? " argument" : " arguments");
+    };
+    if (spec.min_args == spec.max_args) {
+        return plural(spec.min_args);
     }
-    return nullptr;
+    if (spec.max_args - spec.min_args == 1) {
+        return std::to_string(spec.min_args) + " or " + plural(spec.max_args);
+    }
+    return "at least " + plural(spec.min_args);
 }
 
 NodePtr make_node(NodeKind kind, std::size_t col, std::string name = {}) {
@@ -481,10 +472,10 @@ class Parser {
         if (!args) {
             return args.error();
         }
-        if (node->children.size() != spec->arity) {
-            return fail(name_token.text + "() takes " + std::to_string(spec->arity) + " argument" +
-                            (spec->arity == 1 ? "" : "s") + ", got " +
-                            std::to_string(node->children.size()),
+        auto count = node->children.size();
+        if (count < spec->min_args || count > spec->max_args) {
+            return fail(name_token.text + "() takes " + arity_text(*spec) + ", got " +
+                            std::to_string(count),
                         node->col);
         }
         return node;
@@ -553,15 +544,6 @@ std::optional<std::int64_t> as_int(const json& value) {
     return std::nullopt;
 }
 
-bool equal(const json& a, const json& b) {
-    if (a.is_number() && b.is_number()) {
-        return a == b;
-    }
-    if (a.type() != b.type()) {
-        return false;
-    }
-    return a == b;
-}
 
 std::string describe_types(const json& a, const json& b) {
     return std::string(a.type_name()) + " and " + b.type_name();
@@ -679,100 +661,25 @@ Result<json> ordering(const std::string& op, const json& a, const json& b, std::
     return json(!less);
 }
 
-std::size_t utf8_length(const std::string& text) {
-    return static_cast<std::size_t>(std::count_if(text.begin(), text.end(), [](char c) {
-        return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-    }));
-}
-
-Result<json> affix(const std::string& name, const json& a, const json& b, std::size_t col) {
-    if (a.is_null() || b.is_null()) {
-        return json(false);
-    }
-    if (!a.is_string() || !b.is_string()) {
-        return fail(name + "() needs two strings, got " + describe_types(a, b), col);
-    }
-    const auto& text = a.get_ref<const std::string&>();
-    const auto& part = b.get_ref<const std::string&>();
-    if (part.size() > text.size()) {
-        return json(false);
-    }
-    if (name == "startsWith") {
-        return json(text.compare(0, part.size(), part) == 0);
-    }
-    return json(text.compare(text.size() - part.size(), part.size(), part) == 0);
-}
-
-Result<json> contains(const json& a, const json& b, std::size_t col) {
-    if (a.is_null()) {
-        return json(false);
-    }
-    if (a.is_string() && b.is_string()) {
-        return json(a.get_ref<const std::string&>().find(b.get_ref<const std::string&>()) !=
-                    std::string::npos);
-    }
-    if (a.is_array()) {
-        return json(std::any_of(a.begin(), a.end(), [&](const json& e) { return equal(e, b); }));
-    }
-    return fail("contains() needs a string or an array, got " + std::string(a.type_name()), col);
-}
-
-Result<json> change_case(const std::string& name, const json& a, std::size_t col) {
-    if (a.is_null()) {
-        return json(nullptr);
-    }
-    if (!a.is_string()) {
-        return fail(name + "() needs a string, got " + std::string(a.type_name()), col);
-    }
-    // Limitation: lower() and upper() change ASCII letters only; other UTF-8 text is kept.
-    auto text = a.get<std::string>();
-    for (auto& c : text) {
-        if (name == "lower" && c >= 'A' && c <= 'Z') {
-            c = static_cast<char>(c - 'A' + 'a');
-        } else if (name == "upper" && c >= 'a' && c <= 'z') {
-            c = static_cast<char>(c - 'a' + 'A');
-        }
-    }
-    return json(std::move(text));
-}
-
-Result<json> length(const json& a, std::size_t col) {
-    if (a.is_null()) {
-        return json(0);
-    }
-    if (a.is_string()) {
-        return json(utf8_length(a.get_ref<const std::string&>()));
-    }
-    if (a.is_array() || a.is_object()) {
-        return json(a.size());
-    }
-    return fail("length() needs a string, array or object, got " + std::string(a.type_name()), col);
-}
-
-Result<json> call_function(const std::string& name, std::vector<json>& args, std::size_t col) {
-    if (name == "contains") {
-        return contains(args[0], args[1], col);
-    }
-    if (name == "startsWith" || name == "endsWith") {
-        return affix(name, args[0], args[1], col);
-    }
-    if (name == "lower" || name == "upper") {
-        return change_case(name, args[0], col);
-    }
-    if (name == "length") {
-        return length(args[0], col);
-    }
-    if (name == "default") {
-        return args[0].is_null() ? std::move(args[1]) : std::move(args[0]);
-    }
-    return json(args[0].dump(-1, ' ', false, json::error_handler_t::replace));  // toJSON
-}
-
 class Evaluator {
   public:
-    explicit Evaluator(const json& context) : context_(context) {}
+    Evaluator(const json& context, std::int64_t now_unix)
+        : context_(context), now_unix_(now_unix) {}
 
+    // Every value is checked against the size bound as it is made, so a doubling loop such
+    // as `a + a + a ...` stops at the first result past it.
     Result<json> eval(const Node& node) {
+        auto value = eval_node(node);
+        if (value && value->is_string() &&
+            value->get_ref<const std::string&>().size() > detail::kMaxStringBytes) {
+            return fail("result longer than " + std::to_string(detail::kMaxStringBytes) + " bytes",
+                        node.col);
+        }
+        return value;
+    }
+
+  private:
+    Result<json> eval_node(const Node& node) {
         switch (node.kind) {
             case NodeKind::literal:
                 return node.value;
@@ -790,7 +697,6 @@ class Evaluator {
         return json(nullptr);
     }
 
-  private:
     // Walks a path by pointer so a long path into a large event copies only its result.
     Result<json> path(const Node& node) {
         std::vector<const Node*> chain;
@@ -884,23 +790,25 @@ class Evaluator {
             }
             args.push_back(std::move(*value));
         }
-        return call_function(node.name, args, node.col);
+        return detail::call_function(node.name, args, node.col, now_unix_);
     }
 
     const json& context_;
+    std::int64_t now_unix_;
 };
 
-void collect_steps(const Node& node, std::vector<std::string>& out) {
-    bool names_step = (node.kind == NodeKind::member || node.kind == NodeKind::index) &&
-                      node.children[0]->kind == NodeKind::root && node.children[0]->name == "steps";
-    if (names_step && node.kind == NodeKind::member) {
+void collect_members(const Node& node, std::string_view root, std::vector<std::string>& out) {
+    bool names_member = (node.kind == NodeKind::member || node.kind == NodeKind::index) &&
+                        node.children[0]->kind == NodeKind::root &&
+                        node.children[0]->name == root;
+    if (names_member && node.kind == NodeKind::member) {
         out.push_back(node.name);
-    } else if (names_step && node.children[1]->kind == NodeKind::literal &&
+    } else if (names_member && node.children[1]->kind == NodeKind::literal &&
                node.children[1]->value.is_string()) {
         out.push_back(node.children[1]->value.get<std::string>());
     }
     for (const auto& child : node.children) {
-        collect_steps(*child, out);
+        collect_members(*child, root, out);
     }
 }
 
@@ -928,7 +836,7 @@ std::string interpolated(const json& value) {
     return value.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-Result<json> render_string(const std::string& text, const json& context) {
+Result<json> render_string(const std::string& text, const json& context, const Clock& clock) {
     auto parts = detail::split_template(text);
     if (!parts) {
         return parts.error();
@@ -942,7 +850,7 @@ Result<json> render_string(const std::string& text, const json& context) {
     if (expressions == 1 && only_space) {
         for (const auto& part : *parts) {
             if (part.is_expression) {
-                return evaluate(part.text, context);
+                return evaluate(part.text, context, clock);
             }
         }
     }
@@ -952,11 +860,16 @@ Result<json> render_string(const std::string& text, const json& context) {
             out += part.text;
             continue;
         }
-        auto value = evaluate(part.text, context);
+        auto value = evaluate(part.text, context, clock);
         if (!value) {
             return value;
         }
         out += interpolated(*value);
+        if (out.size() > detail::kMaxStringBytes) {
+            return make_error(Errc::expression,
+                              "template '" + excerpt(text) + "': result longer than " +
+                                  std::to_string(detail::kMaxStringBytes) + " bytes");
+        }
     }
     return json(std::move(out));
 }
@@ -964,6 +877,16 @@ Result<json> render_string(const std::string& text, const json& context) {
 }  // namespace
 
 namespace detail {
+
+bool equal(const json& a, const json& b) {
+    if (a.is_number() && b.is_number()) {
+        return a == b;
+    }
+    if (a.type() != b.type()) {
+        return false;
+    }
+    return a == b;
+}
 
 Result<std::vector<TemplatePart>> split_template(std::string_view text) {
     std::vector<TemplatePart> parts;
@@ -989,25 +912,32 @@ Result<std::vector<TemplatePart>> split_template(std::string_view text) {
     return parts;
 }
 
-Result<std::vector<std::string>> referenced_steps(std::string_view expression) {
+Result<std::vector<std::string>> referenced_members(std::string_view expression,
+                                                    std::string_view root) {
     auto tree = parse(trim(expression));
     if (!tree) {
         return tree.error();
     }
-    std::vector<std::string> steps;
-    collect_steps(**tree, steps);
-    return steps;
+    std::vector<std::string> names;
+    collect_members(**tree, root, names);
+    return names;
+}
+
+Result<std::vector<std::string>> referenced_steps(std::string_view expression) {
+    return referenced_members(expression, "steps");
 }
 
 }  // namespace detail
 
-Result<nlohmann::json> evaluate(std::string_view expression, const nlohmann::json& context) {
+Result<nlohmann::json> evaluate(std::string_view expression,
+                                const nlohmann::json& context,
+                                const Clock& clock) {
     auto text = trim(expression);
     auto tree = parse(text);
     if (!tree) {
         return tree.error();
     }
-    auto value = Evaluator(context).eval(**tree);
+    auto value = Evaluator(context, clock.now_unix()).eval(**tree);
     if (!value) {
         return wrap(text, value.error());
     }
@@ -1022,16 +952,18 @@ Result<void> check_expression(std::string_view expression) {
     return {};
 }
 
-Result<nlohmann::json> render(const nlohmann::json& value, const nlohmann::json& context) {
+Result<nlohmann::json> render(const nlohmann::json& value,
+                              const nlohmann::json& context,
+                              const Clock& clock) {
     if (value.is_string()) {
-        return render_string(value.get_ref<const std::string&>(), context);
+        return render_string(value.get_ref<const std::string&>(), context, clock);
     }
     if (!value.is_array() && !value.is_object()) {
         return value;
     }
     json out = value.is_array() ? json::array() : json::object();
     for (auto it = value.begin(); it != value.end(); ++it) {
-        auto rendered = render(*it, context);
+        auto rendered = render(*it, context, clock);
         if (!rendered) {
             return rendered;
         }

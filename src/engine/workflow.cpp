@@ -17,6 +17,7 @@
 
 #include "expression_internal.hpp"
 #include <hookflow/common/crypto.hpp>
+#include <hookflow/connectors/actions.hpp>
 #include <hookflow/config/config.hpp>
 #include <hookflow/engine/expression.hpp>
 #include <hookflow/engine/workflow.hpp>
@@ -28,9 +29,10 @@ namespace {
 using nlohmann::json;
 
 const std::vector<std::string> kWorkflowKeys = {
-    "name", "description", "on", "steps", "timeout", "concurrency"};
+    "name", "description", "on", "env", "steps", "outputs", "timeout", "concurrency"};
 const std::vector<std::string> kTriggerKeys = {"source", "events", "if"};
-const std::vector<std::string> kStepKeys = {"id", "uses", "with", "if", "retry", "timeout"};
+const std::vector<std::string> kStepKeys = {
+    "id", "uses", "with", "if", "retry", "timeout", "continue_on_error", "for_each"};
 const std::vector<std::string> kRetryKeys = {"max_attempts", "initial_backoff", "max_backoff"};
 const std::vector<std::string> kConcurrencyKeys = {"key", "limit", "stale_guard"};
 
@@ -97,6 +99,10 @@ json plain_scalar(const std::string& text) {
     return text;
 }
 
+Position position_of(const YAML::Mark& mark) {
+    return Position{std::max(mark.line, 0) + 1, std::max(mark.column, 0) + 1};
+}
+
 std::string step_label(const std::string& id, std::size_t index) {
     return id.empty() ? "step " + std::to_string(index + 1) : "step '" + id + "'";
 }
@@ -161,16 +167,61 @@ class WorkflowParser {
         }
         check_keys(root, kWorkflowKeys, "workflow");
         parse_name(root);
-        if (root["description"] && !root["description"].IsScalar()) {
-            error(root["description"].Mark(), "'description' must be a string");
+        if (root["description"]) {
+            if (auto text = string_value(root["description"], "'description'")) {
+                workflow_.description = *text;
+            }
         }
         parse_trigger(root);
+        parse_env(root);
         parse_steps(root);
+        parse_outputs(root);
         if (root["timeout"]) {
             workflow_.timeout_ms = duration(root["timeout"], "'timeout'");
         }
         if (root["concurrency"]) {
             parse_concurrency(root["concurrency"]);
+        }
+    }
+
+    // `env:` values are rendered before any step runs, so they may not read `steps`.
+    void parse_env(const YAML::Node& root) {
+        const YAML::Node env = root["env"];
+        if (!env) {
+            return;
+        }
+        if (!env.IsMap()) {
+            error(env.Mark(), "'env' must be a map of names to values");
+            return;
+        }
+        static const std::regex kName("[A-Za-z_][A-Za-z0-9_]*");
+        for (auto it = env.begin(); it != env.end(); ++it) {
+            auto name = it->first.Scalar();
+            if (!matches(name, kName)) {
+                error(it->first.Mark(), "env name '" + name + "' must be letters, digits and '_'");
+                continue;
+            }
+            workflow_.env[name] = convert(it->second, "env." + name, {});
+        }
+    }
+
+    // `outputs:` are rendered after the last step, so they may read every step.
+    void parse_outputs(const YAML::Node& root) {
+        const YAML::Node outputs = root["outputs"];
+        if (!outputs) {
+            return;
+        }
+        if (!outputs.IsMap()) {
+            error(outputs.Mark(), "'outputs' must be a map of names to values");
+            return;
+        }
+        std::set<std::string> every_step;
+        for (const auto& step : workflow_.steps) {
+            every_step.insert(step.id);
+        }
+        for (auto it = outputs.begin(); it != outputs.end(); ++it) {
+            auto name = it->first.Scalar();
+            workflow_.outputs[name] = convert(it->second, "outputs." + name, every_step);
         }
     }
 
@@ -272,6 +323,7 @@ class WorkflowParser {
             error(on.Mark(), "'on': missing required key 'source'");
         } else if (auto source = string_value(on["source"], "'on.source'")) {
             workflow_.on.source = *source;
+            workflow_.on.source_at = position_of(on["source"].Mark());
         }
         parse_events(on["events"]);
         if (on["if"]) {
@@ -304,6 +356,11 @@ class WorkflowParser {
             error(steps.Mark(), "'steps' must be a non-empty list");
             return;
         }
+        for (const auto& step : steps) {
+            if (step.IsMap() && step["id"] && step["id"].IsScalar()) {
+                all_steps_.insert(step["id"].Scalar());
+            }
+        }
         std::map<std::string, int> earlier;  // step id -> line
         for (std::size_t i = 0; i < steps.size(); ++i) {
             parse_step(steps[i], i, earlier);
@@ -319,6 +376,7 @@ class WorkflowParser {
         }
         Step step;
         step.line = node.Mark().line + 1;
+        step.at = position_of(node.Mark());
         step.id = parse_step_id(node, index, earlier);
         auto label = step_label(step.id, index);
         check_keys(node, kStepKeys, label);
@@ -335,8 +393,12 @@ class WorkflowParser {
                 error(node["with"].Mark(), label + ": 'with' must be a map");
             } else {
                 step.with = convert(node["with"], label + ": with", known);
+                for (auto it = node["with"].begin(); it != node["with"].end(); ++it) {
+                    step.with_at[it->first.Scalar()] = position_of(it->first.Mark());
+                }
             }
         }
+        parse_step_options(node, label, known, step);
         if (node["retry"]) {
             parse_retry(node["retry"], label, step.retry);
         }
@@ -347,6 +409,24 @@ class WorkflowParser {
             earlier.emplace(step.id, step.line);
         }
         workflow_.steps.push_back(std::move(step));
+    }
+
+    void parse_step_options(const YAML::Node& node,
+                            const std::string& label,
+                            const std::set<std::string>& known,
+                            Step& step) {
+        if (node["continue_on_error"]) {
+            auto value = convert(node["continue_on_error"], label + ": continue_on_error", {});
+            if (!value.is_boolean()) {
+                error(node["continue_on_error"].Mark(),
+                      label + ": 'continue_on_error' must be true or false");
+            } else {
+                step.continue_on_error = value.get<bool>();
+            }
+        }
+        if (node["for_each"]) {
+            step.for_each = if_expression(node["for_each"], label + ": for_each", known);
+        }
     }
 
     std::string parse_step_id(const YAML::Node& node,
@@ -364,6 +444,10 @@ class WorkflowParser {
         if (!matches(*id, kId)) {
             error(node["id"].Mark(), "step id '" + *id + "' must use only a-z, 0-9, '_' and '-'");
             return {};
+        }
+        if (*id == kOutputsStepId) {
+            error(node["id"].Mark(),
+                  "step id '" + *id + "' is reserved for the workflow's outputs");
         }
         if (auto first = earlier.find(*id); first != earlier.end()) {
             error(node["id"].Mark(),
@@ -390,6 +474,7 @@ class WorkflowParser {
         }
         auto dot = uses->find('.');
         step.uses = *uses;
+        step.uses_at = position_of(node["uses"].Mark());
         step.connector = uses->substr(0, dot);
         step.action = uses->substr(dot + 1);
     }
@@ -429,14 +514,27 @@ class WorkflowParser {
                    const std::string& where,
                    const std::string& expression,
                    const std::set<std::string>& known) {
-        auto steps = detail::referenced_steps(expression);
+        auto steps = detail::referenced_members(expression, "steps");
         if (!steps) {
             error(mark, where + ": " + steps.error().log_text);
             return;
         }
         for (const auto& id : *steps) {
-            if (known.count(id) == 0) {
-                error(mark, where + ": 'steps." + id + "' is not an earlier step");
+            if (known.count(id) != 0) {
+                continue;
+            }
+            if (all_steps_.count(id) != 0 && where.rfind("env.", 0) != 0) {
+                error(mark, where + ": 'steps." + id + "' is a later step; only earlier steps can be read");
+            } else if (all_steps_.count(id) != 0) {
+                error(mark, where + ": 'steps." + id + "' cannot be read in env (env is rendered before any step)");
+            } else {
+                std::vector<std::string> ids(all_steps_.begin(), all_steps_.end());
+                error(mark, where + ": 'steps." + id + "' is not a step of this workflow" + suggestion(id, ids));
+            }
+        }
+        if (auto secrets = detail::referenced_members(expression, "secrets")) {
+            for (auto& name : *secrets) {
+                workflow_.secrets_used.push_back(NameUse{std::move(name), position_of(mark)});
             }
         }
     }
@@ -490,13 +588,25 @@ class WorkflowParser {
     const std::string& file_;
     std::vector<LoadError> errors_;
     Workflow workflow_;
+    std::set<std::string> all_steps_;
 };
 
-bool pattern_matches(const std::string& pattern, const std::string& type) {
-    if (!pattern.empty() && pattern.back() == '*') {
-        return type.compare(0, pattern.size() - 1, pattern, 0, pattern.size() - 1) == 0;
+// `*` matches any run of characters, dots included: `invoice.*`, `*.failed`, `*`.
+bool pattern_matches(std::string_view pattern, std::string_view type) {
+    auto star = pattern.find('*');
+    if (star == std::string_view::npos) {
+        return pattern == type;
     }
-    return pattern == type;
+    if (type.substr(0, star) != pattern.substr(0, star)) {
+        return false;
+    }
+    auto rest = pattern.substr(star + 1);
+    for (auto from = star; from <= type.size(); ++from) {
+        if (pattern_matches(rest, type.substr(from))) {
+            return true;
+        }
+    }
+    return false;
 }
 
 int name_line(const std::string& text) {
@@ -584,25 +694,89 @@ std::vector<LoadError> check_references(
         action_exists,
     const std::function<bool(const std::string& connector)>& connector_exists) {
     std::vector<LoadError> errors;
-    // Limitation: the model keeps only lines for triggers and steps, so these errors point at
-    // column 1.
     if (std::find(sources.begin(), sources.end(), workflow.on.source) == sources.end()) {
-        errors.push_back(
-            {workflow.file, workflow.on.line, 1, "unknown source '" + workflow.on.source + "'"});
+        auto at = workflow.on.source_at;
+        errors.push_back({workflow.file,
+                          at.line > 0 ? at.line : workflow.on.line,
+                          std::max(at.col, 1),
+                          "unknown source '" + workflow.on.source + "'" +
+                              suggestion(workflow.on.source, sources)});
     }
     for (const auto& step : workflow.steps) {
         auto label = "step '" + step.id + "': ";
+        auto line = step.uses_at.line > 0 ? step.uses_at.line : step.line;
+        auto col = std::max(step.uses_at.col, 1);
         if (!connector_exists(step.connector)) {
-            errors.push_back({workflow.file,
-                              step.line,
-                              1,
-                              label + "unknown connector '" + step.connector + "'"});
+            errors.push_back(
+                {workflow.file, line, col, label + "unknown connector '" + step.connector + "'"});
         } else if (!action_exists(step.connector, step.action)) {
             errors.push_back(
                 {workflow.file,
-                 step.line,
-                 1,
+                 line,
+                 col,
                  label + "connector '" + step.connector + "' has no action '" + step.action + "'"});
+        }
+    }
+    return errors;
+}
+
+namespace {
+
+std::vector<std::string> field_names(const connectors::ActionSpec& spec) {
+    std::vector<std::string> names(spec.required.begin(), spec.required.end());
+    names.insert(names.end(), spec.optional.begin(), spec.optional.end());
+    return names;
+}
+
+void check_step_fields(const Workflow& workflow,
+                       const Step& step,
+                       const connectors::ActionSpec& spec,
+                       std::vector<LoadError>& errors) {
+    auto label = "step '" + step.id + "': ";
+    auto names = field_names(spec);
+    for (const auto& [field, at] : step.with_at) {
+        if (std::find(names.begin(), names.end(), field) == names.end()) {
+            errors.push_back({workflow.file,
+                              at.line,
+                              at.col,
+                              label + "unknown field 'with." + field + "' for " + step.uses +
+                                  suggestion(field, names)});
+        }
+    }
+    for (auto field : spec.required) {
+        if (!step.with.contains(std::string(field))) {
+            errors.push_back({workflow.file,
+                              step.uses_at.line,
+                              std::max(step.uses_at.col, 1),
+                              label + step.uses + " needs 'with." + std::string(field) + "'"});
+        }
+    }
+}
+
+}  // namespace
+
+std::vector<LoadError> check_actions(
+    const Workflow& workflow, const std::function<std::string(const std::string&)>& type_of) {
+    std::vector<LoadError> errors;
+    for (const auto& step : workflow.steps) {
+        const auto* spec = connectors::find_action_spec(type_of(step.connector), step.action);
+        if (spec != nullptr) {
+            check_step_fields(workflow, step, *spec, errors);
+        }
+    }
+    return errors;
+}
+
+std::vector<LoadError> check_secrets(const Workflow& workflow,
+                                     const std::vector<std::string>& secrets) {
+    std::vector<LoadError> errors;
+    for (const auto& use : workflow.secrets_used) {
+        if (std::find(secrets.begin(), secrets.end(), use.name) == secrets.end()) {
+            errors.push_back({workflow.file,
+                              use.at.line,
+                              use.at.col,
+                              "unknown secret '" + use.name + "' (not in the config's secrets)" +
+                                  suggestion(use.name, secrets)});
         }
     }
     return errors;

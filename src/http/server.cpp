@@ -1,9 +1,12 @@
 #include <array>
 #include <atomic>
+#include <optional>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -12,6 +15,9 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include <hookflow/common/clock.hpp>
@@ -35,13 +41,96 @@ constexpr std::size_t kHeaderLimit = 16 * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytes = 16 * 1024 * 1024;
 
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
 std::string peer_of(const tcp::socket& socket) {
     boost::system::error_code ec;
     auto endpoint = socket.remote_endpoint(ec);
     return ec ? std::string("unknown") : endpoint.address().to_string();
 }
 
+beast::tcp_stream& tcp_of(beast::tcp_stream& stream) {
+    return stream;
+}
+
+beast::tcp_stream& tcp_of(TlsStream& stream) {
+    return stream.next_layer();
+}
+
+/// All X-Forwarded-For headers of a request joined with `,` (a proxy may add its own).
+std::string forwarded_for(const Request& request) {
+    std::string joined;
+    for (auto [it, end] = request.equal_range("X-Forwarded-For"); it != end; ++it) {
+        joined += (joined.empty() ? "" : ",") + std::string(it->value());
+    }
+    return joined;
+}
+
+/// The request target without its query string, which may carry tokens.
+std::string_view path_of(std::string_view target) {
+    return target.substr(0, target.find('?'));
+}
+
+/// What one access line says.
+struct Access {
+    std::string_view method;
+    std::string_view target;
+    unsigned status = 0;
+    std::size_t bytes = 0;  // body bytes of the answer
+    std::int64_t started_ms = 0;
+    std::string client;
+    std::string_view request_id;
+};
+
+// Probes that run every few seconds would drown the log at info.
+void log_access(const Access& a) {
+    auto path = path_of(a.target);
+    bool probe = path == "/healthz" || path == "/readyz" || path == "/metrics";
+    spdlog::log(probe ? spdlog::level::debug : spdlog::level::info,
+                "http request {} {} {} {} {} {} {}",
+                logf::field("method", a.method.empty() ? std::string_view("-") : a.method),
+                logf::field("path", path.empty() ? std::string_view("-") : path),
+                logf::field(logf::kHttpStatus, a.status),
+                logf::field("bytes", static_cast<long long>(a.bytes)),
+                logf::field(logf::kElapsedMs, SystemClock::instance().now_ms() - a.started_ms),
+                logf::field("client", a.client),
+                logf::field(logf::kRequest, a.request_id.empty() ? "-" : a.request_id));
+}
+
+/// A TLS context for the listener from PEM files; TLS 1.2 and later only.
+Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const std::string& cert,
+                                                             const std::string& key) {
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
+    boost::system::error_code ec;
+    ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                         asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                         asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use,
+                     ec);
+    if (ctx->use_certificate_chain_file(cert, ec); ec) {
+        return make_error(Errc::invalid_config,
+                          "server.tls.cert: cannot load " + cert + ": " + ec.message());
+    }
+    if (ctx->use_private_key_file(key, asio::ssl::context::pem, ec); ec) {
+        return make_error(Errc::invalid_config,
+                          "server.tls.key: cannot load " + key + ": " + ec.message());
+    }
+    if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+        ERR_clear_error();
+        return make_error(Errc::invalid_config,
+                          "server.tls: the key " + key + " does not match the certificate " + cert);
+    }
+    return ctx;
+}
+
 }  // namespace
+
+Result<void> check_tls_files(const std::string& cert, const std::string& key) {
+    auto ctx = make_tls_context(cert, key);
+    if (!ctx) {
+        return ctx.error();
+    }
+    return {};
+}
 
 struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     Impl(asio::any_io_executor ex, ServerOptions opts, Handler h)
@@ -54,19 +143,25 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
     ServerOptions options;
     Handler handler;
     tcp::acceptor acceptor;
+    std::shared_ptr<asio::ssl::context> tls;  // null: plain HTTP
     std::atomic<bool> stopping{false};
     std::uint16_t bound_port = 0;
 
     asio::awaitable<void> accept_loop();
     asio::awaitable<void> run_session(tcp::socket socket);
-    asio::awaitable<bool> serve_one(beast::tcp_stream& stream,
+    asio::awaitable<void> run_tls_session(beast::tcp_stream plain, std::string peer);
+    template <class Stream>
+    asio::awaitable<void> serve_all(Stream& stream, const std::string& peer);
+    template <class Stream>
+    asio::awaitable<bool> serve_one(Stream& stream,
                                     beast::flat_buffer& buffer,
                                     const std::string& peer,
                                     bool first);
-    asio::awaitable<void> refuse(beast::tcp_stream& stream,
+    template <class Stream>
+    asio::awaitable<void> refuse(Stream& stream,
                                  const Error& error,
                                  unsigned version,
-                                 std::string_view target);
+                                 const Access& access);
 };
 
 asio::awaitable<void> Server::Impl::accept_loop() {
@@ -89,6 +184,41 @@ asio::awaitable<void> Server::Impl::run_session(tcp::socket socket) {
     auto self = shared_from_this();
     auto peer = peer_of(socket);
     beast::tcp_stream stream(std::move(socket));
+    if (tls) {
+        co_await run_tls_session(std::move(stream), peer);
+        co_return;
+    }
+    co_await serve_all(stream, peer);
+}
+
+// The same session as plain HTTP, after a TLS handshake under the header deadline. A client
+// speaking plain HTTP to this port gets a plain 400 and the connection is closed.
+asio::awaitable<void> Server::Impl::run_tls_session(beast::tcp_stream plain, std::string peer) {
+    TlsStream stream(std::move(plain), *tls);
+    stream.next_layer().expires_after(options.header_timeout);
+    auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kTuple);
+    if (ec) {
+        spdlog::debug("tls handshake failed {} {}",
+                      logf::field("client", peer),
+                      logf::field(logf::kErr, ec.message()));
+        if (ec.category() == asio::error::get_ssl_category() &&
+            ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST) {
+            static constexpr std::string_view kPlainAnswer =
+                "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                "Content-Length: 48\r\nConnection: close\r\n\r\n"
+                "{\"error\":\"plain HTTP sent to the HTTPS listener\"}";
+            co_await asio::async_write(stream.next_layer(), asio::buffer(kPlainAnswer), kTuple);
+        }
+        boost::system::error_code ignored;
+        stream.next_layer().socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream.next_layer().socket().close(ignored);
+        co_return;
+    }
+    co_await serve_all(stream, peer);
+}
+
+template <class Stream>
+asio::awaitable<void> Server::Impl::serve_all(Stream& stream, const std::string& peer) {
     beast::flat_buffer buffer;
     bool first = true;
     try {
@@ -99,24 +229,32 @@ asio::awaitable<void> Server::Impl::run_session(tcp::socket socket) {
         spdlog::error("session failed {}", logf::field(logf::kErr, e.what()));
     }
     boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.socket().close(ignored);
+    tcp_of(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    tcp_of(stream).socket().close(ignored);
 }
 
-asio::awaitable<void> Server::Impl::refuse(beast::tcp_stream& stream,
+template <class Stream>
+asio::awaitable<void> Server::Impl::refuse(Stream& stream,
                                            const Error& error,
                                            unsigned version,
-                                           std::string_view target) {
+                                           const Access& access) {
     if (options.on_refused) {
-        options.on_refused(target, error);
+        options.on_refused(access.target, error);
     }
     // Answer, stop sending, then drain what the client still sends so it reads our answer.
     auto res = error_response(error, version, false);
-    stream.expires_after(options.header_timeout);
+    tcp_of(stream).expires_after(options.header_timeout);
     co_await beast_http::async_write(stream, res, kTuple);
+    log_access(Access{access.method,
+                      access.target,
+                      res.result_int(),
+                      res.body().size(),
+                      access.started_ms,
+                      access.client,
+                      access.request_id});
     boost::system::error_code ec;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
-    stream.expires_after(kLingerTime);
+    tcp_of(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
+    tcp_of(stream).expires_after(kLingerTime);
     std::array<char, 16 * 1024> sink{};
     std::size_t drained = 0;
     while (drained < kLingerBytes) {
@@ -129,7 +267,8 @@ asio::awaitable<void> Server::Impl::refuse(beast::tcp_stream& stream,
 }
 
 // Reads one request, answers it; returns whether the connection stays open.
-asio::awaitable<bool> Server::Impl::serve_one(beast::tcp_stream& stream,
+template <class Stream>
+asio::awaitable<bool> Server::Impl::serve_one(Stream& stream,
                                               beast::flat_buffer& buffer,
                                               const std::string& peer,
                                               bool first) {
@@ -139,17 +278,28 @@ asio::awaitable<bool> Server::Impl::serve_one(beast::tcp_stream& stream,
 
     // Wait for a request header: a new connection gets the header deadline, a kept-alive
     // one the idle deadline.
-    stream.expires_after(first ? options.header_timeout : options.idle_timeout);
+    tcp_of(stream).expires_after(first ? options.header_timeout : options.idle_timeout);
     auto [ec, n] = co_await beast_http::async_read_header(stream, buffer, parser, kTuple);
     auto target = std::string(parser.get().target());
+    auto started = SystemClock::instance().now_ms();
+    auto request_id = new_id("req", started);
+    // Only believed from a trusted proxy (server.trusted_proxies); else the socket's peer.
+    Access access{parser.get().method_string(),
+                  target,
+                  0,
+                  0,
+                  started,
+                  client_address(peer, forwarded_for(parser.get()), options.trusted_proxies),
+                  request_id};
     if (ec == beast_http::error::body_limit) {
-        co_await refuse(stream, make_error(Errc::payload_too_large, "body too large"), 11, target);
+        co_await refuse(stream, make_error(Errc::payload_too_large, "body too large"), 11, access);
         co_return false;
     }
     if (ec) {
         if (ec != beast_http::error::end_of_stream && ec != beast::error::timeout &&
-            ec != asio::error::connection_reset && ec != asio::error::eof) {
-            co_await refuse(stream, make_error(Errc::bad_request, "malformed request"), 11, target);
+            ec != asio::error::connection_reset && ec != asio::error::eof &&
+            ec != asio::ssl::error::stream_truncated) {
+            co_await refuse(stream, make_error(Errc::bad_request, "malformed request"), 11, access);
         }
         co_return false;
     }
@@ -162,11 +312,11 @@ asio::awaitable<bool> Server::Impl::serve_one(beast::tcp_stream& stream,
     }
 
     // Read the body under its own deadline; a body over the limit is refused as it arrives.
-    stream.expires_after(options.body_timeout);
+    tcp_of(stream).expires_after(options.body_timeout);
     std::tie(ec, n) = co_await beast_http::async_read(stream, buffer, parser, kTuple);
     if (ec == beast_http::error::body_limit) {
         co_await refuse(
-            stream, make_error(Errc::payload_too_large, "body too large"), version, target);
+            stream, make_error(Errc::payload_too_large, "body too large"), version, access);
         co_return false;
     }
     if (ec) {
@@ -175,22 +325,17 @@ asio::awaitable<bool> Server::Impl::serve_one(beast::tcp_stream& stream,
 
     // Hand the request to the application and write its answer.
     // Limitation: HEAD gets the GET body; a client pipelining HEAD may misread the next answer.
-    auto started = SystemClock::instance().now_ms();
-    Exchange exchange{parser.get(), peer, new_id("req", started)};
-    stream.expires_never();
+    Exchange exchange{parser.get(), peer, request_id, &options.trusted_proxies};
+    tcp_of(stream).expires_never();
     Response res = co_await handler(exchange);
     bool keep_alive = parser.get().keep_alive() && res.keep_alive() && !stopping;
     res.keep_alive(keep_alive);
     res.prepare_payload();
-    stream.expires_after(options.header_timeout);
+    tcp_of(stream).expires_after(options.header_timeout);
     auto [write_ec, written] = co_await beast_http::async_write(stream, res, kTuple);
-    spdlog::debug("request handled {} {} {} {} {} {}",
-                  logf::field(logf::kRequest, exchange.request_id),
-                  logf::field("method", std::string(parser.get().method_string())),
-                  logf::field("path", std::string(parser.get().target())),
-                  logf::field(logf::kHttpStatus, res.result_int()),
-                  logf::field("bytes", static_cast<long long>(written)),
-                  logf::field(logf::kElapsedMs, SystemClock::instance().now_ms() - started));
+    access.status = res.result_int();
+    access.bytes = res.body().size();
+    log_access(access);
     co_return !write_ec && keep_alive;
 }
 
@@ -221,6 +366,14 @@ Result<void> Server::start() {
         return make_error(Errc::network,
                           "cannot listen on " + impl_->options.host + ":" +
                               std::to_string(impl_->options.port) + ": " + ec.message());
+    }
+    if (!impl_->options.tls_cert.empty()) {
+        auto ctx = make_tls_context(impl_->options.tls_cert, impl_->options.tls_key);
+        if (!ctx) {
+            acceptor.close(ec);
+            return ctx.error();
+        }
+        impl_->tls = std::move(ctx).value();
     }
     impl_->bound_port = acceptor.local_endpoint().port();
     asio::co_spawn(acceptor.get_executor(), impl_->accept_loop(), asio::detached);

@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <hookflow/common/log.hpp>
+#include <hookflow/common/metrics.hpp>
 #include <hookflow/engine/expression.hpp>
+#include <hookflow/http/forwarded.hpp>
 #include <hookflow/http/router.hpp>
 #include <hookflow/ingest/ingest.hpp>
 #include <hookflow/store/awaitable.hpp>
@@ -90,6 +92,45 @@ bool too_deep(std::string_view body) {
     return false;
 }
 
+// The bytes of each element of a JSON array that already parsed, in order, so that each event
+// of a batch is stored exactly as the provider wrote it (a re-serialization would change
+// numbers such as `1.50` and escapes such as `\u2028`).
+std::vector<std::string_view> array_elements(std::string_view array) {
+    std::vector<std::string_view> elements;
+    int depth = 0;
+    bool in_string = false;
+    std::size_t start = std::string_view::npos;
+    for (std::size_t i = 0; i < array.size(); ++i) {
+        char c = array[i];
+        bool blank = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+        if (in_string) {
+            i += (c == '\\') ? 1 : 0;
+            in_string = c != '"';
+            continue;
+        }
+        if (depth == 1 && start == std::string_view::npos && !blank && c != ',' && c != ']') {
+            start = i;
+        }
+        if (c == '"') {
+            in_string = true;
+        } else if (c == '{' || c == '[') {
+            ++depth;
+        } else if ((c == '}' || c == ']') && --depth == 0) {
+            c = ',';  // the closing bracket ends the last element like a comma
+        }
+        if (depth <= 1 && c == ',' && start != std::string_view::npos) {
+            auto text = array.substr(start, i - start);
+            while (!text.empty() && (text.back() == ' ' || text.back() == '\t' ||
+                                     text.back() == '\n' || text.back() == '\r')) {
+                text.remove_suffix(1);
+            }
+            elements.push_back(text);
+            start = std::string_view::npos;
+        }
+    }
+    return elements;
+}
+
 // GitHub's form deliveries carry the JSON event in the `payload` field.
 Result<json> github_form(const json& form) {
     if (form.contains("payload") && form["payload"].is_string()) {
@@ -125,6 +166,7 @@ void log_rejection(std::string_view request_id,
                    std::string_view source,
                    std::string_view provider,
                    const Error& error) {
+    metrics::record_rejection(provider == "-" ? std::string_view{} : source, error);
     spdlog::warn("delivery rejected {} {} {} {} {}",
                  logf::field(logf::kRequest, request_id),
                  logf::field(logf::kSource, source.substr(0, 64)),
@@ -141,15 +183,60 @@ http::Response reject(const http::Exchange& exchange,
     return http::error_response(error, exchange.request.version(), exchange.request.keep_alive());
 }
 
+// Every value of a header, joined with `,` as one list (X-Forwarded-For may come in several).
+std::string joined_header(const Headers& headers, std::string_view name) {
+    std::string list;
+    for (const auto& [key, value] : headers) {
+        if (iequals(key, name)) {
+            list += (list.empty() ? "" : ",") + value;
+        }
+    }
+    return list;
+}
+
+/// The URL a trusted proxy says the client called, or why there is none.
+struct Forwarded {
+    std::string url;
+    std::string error;
+};
+
+// Only sources without a public_url need the URL (Twilio signs it); the X-Forwarded-* headers
+// count only from a peer in server.trusted_proxies.
+Forwarded forwarded_of(const http::Exchange& exchange,
+                       const Source& source,
+                       const Headers& headers) {
+    if (!source.config.public_url.empty() || exchange.trusted_proxies == nullptr ||
+        exchange.trusted_proxies->empty()) {
+        return {};
+    }
+    auto proto = joined_header(headers, "X-Forwarded-Proto");
+    auto host = joined_header(headers, "X-Forwarded-Host");
+    auto prefix = joined_header(headers, "X-Forwarded-Prefix");
+    auto host_header = joined_header(headers, "Host");
+    const auto& target = exchange.request.target();
+    auto url = http::forwarded_url(exchange.peer,
+                                   http::ForwardedHeaders{proto, host, prefix, host_header},
+                                   http::path_of(std::string_view(target.data(), target.size())),
+                                   *exchange.trusted_proxies);
+    if (!url) {
+        return {"", "no public url configured and " + url.error().log_text};
+    }
+    return {std::move(url).value(), ""};
+}
+
 // Verifies the raw body as received, then parses it and reads the provider's ids.
 Result<Verified> check(const Source& source,
-                       const http::Request& request,
+                       const http::Exchange& exchange,
                        const Headers& headers,
                        std::int64_t now_unix) {
+    const auto& request = exchange.request;
+    auto forwarded = forwarded_of(exchange, source, headers);
     verify::Delivery delivery{headers,
                               request.body(),
                               std::string_view(request.target().data(), request.target().size()),
-                              now_unix};
+                              now_unix,
+                              forwarded.url,
+                              forwarded.error};
     if (auto verified = source.verifier->verify(delivery); !verified) {
         return verified.error();
     }
@@ -187,6 +274,7 @@ http::Response answer(const http::Exchange& exchange,
     nlohmann::ordered_json body;
     for (std::size_t i = 0; i < items.size(); ++i) {
         const auto& stored = outcome.stored[i];
+        metrics::record_delivery(source, stored.duplicate);
         spdlog::info("delivery {} {} {} {} {} {} {}",
                      stored.duplicate ? "duplicate" : "accepted",
                      logf::field(logf::kRequest, exchange.request_id),
@@ -237,6 +325,24 @@ Result<std::string> dedup_key(const Source& source, const json& context) {
     return value->is_string() ? value->get<std::string>() : value->dump();
 }
 
+// A batch's events are stored one by one (each deduplicates on its own), each as the bytes of
+// its array element; a single event keeps the raw body exactly as received.
+std::vector<std::string> stored_bodies(const std::string& raw_body,
+                                       const std::vector<verify::Item>& items,
+                                       bool keep_raw) {
+    std::vector<std::string> bodies;
+    auto elements = keep_raw ? std::vector<std::string_view>{} : array_elements(raw_body);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (keep_raw) {
+            bodies.push_back(raw_body);
+        } else {
+            bodies.push_back(elements.size() == items.size() ? std::string(elements[i])
+                                                             : items[i].body.dump());
+        }
+    }
+    return bodies;
+}
+
 boost::asio::awaitable<Result<Outcome>> store_items(store::Store& store,
                                                     const engine::WorkflowSet& workflows,
                                                     const Source& source,
@@ -248,9 +354,9 @@ boost::asio::awaitable<Result<Outcome>> store_items(store::Store& store,
     Outcome outcome;
     const auto& name = source.config.name;
     auto stored_headers = headers_json(headers);
-    for (const auto& item : items) {
-        // A batch's events are stored one by one (each deduplicates on its own); a single
-        // event keeps the raw body exactly as received.
+    auto bodies = stored_bodies(raw_body, items, keep_raw);
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const auto& item = items[i];
         store::EventRow row{"",
                             name,
                             source.config.provider,
@@ -258,7 +364,7 @@ boost::asio::awaitable<Result<Outcome>> store_items(store::Store& store,
                             item.type,
                             received_ms,
                             stored_headers,
-                            keep_raw ? raw_body : item.body.dump()};
+                            std::move(bodies[i])};
         json context = {{"event", item.body}, {"delivery", engine::delivery_context(row)}};
         if (auto key = dedup_key(source, context); !key) {
             co_return key.error();
@@ -367,7 +473,7 @@ boost::asio::awaitable<http::Response> Ingest::handle(http::Exchange& exchange) 
     // Verify the signature over the raw body, then read the provider's ids.
     auto headers = headers_of(request);
     auto received_ms = clock_.now_ms();
-    auto verified = check(found->second, request, headers, received_ms / 1000);
+    auto verified = check(found->second, exchange, headers, received_ms / 1000);
     if (!verified) {
         co_return reject(exchange, name, provider, verified.error());
     }

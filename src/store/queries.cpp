@@ -395,9 +395,11 @@ Result<bool> update_run_outcome(Connection& db,
                                 std::int64_t now_ms) {
     // Limitation: no fencing on the lease owner; a worker whose lease expired and was
     // claimed again can still overwrite the newer attempt's outcome.
+    // A run cancelled while it ran keeps `cancelled`: the operator's word is final.
     auto query = db.query(
         "UPDATE runs SET status = ?2, attempt = ?3, next_attempt_at_ms = ?4, last_error = ?5, "
-        "lease_owner = '', lease_expires_at_ms = 0, updated_at_ms = ?6 WHERE id = ?1");
+        "lease_owner = '', lease_expires_at_ms = 0, updated_at_ms = ?6 "
+        "WHERE id = ?1 AND status != 'cancelled'");
     query.bind(1, run_id).bind(2, status).bind(3, std::int64_t{attempt});
     query.bind(4, next_attempt_at_ms).bind(5, last_error).bind(6, now_ms);
     if (auto done = query.run(); !done) {

@@ -77,3 +77,24 @@ Result<std::optional<RunRow>> select_run(Connection& db, const std::string& id);
 Result<std::vector<StepRow>> select_steps(Connection& db, const std::string& run_id);
 
 }  // namespace hookflow::store::detail
+
+namespace hookflow::store::detail {
+
+/// Up to `page.limit` + 1 events matching `filter` with ids below `page.before_id`, newest
+/// first (the extra row tells the caller that more remain).
+Result<std::vector<EventRow>> select_events_page(Connection& db,
+                                                 const EventFilter& filter,
+                                                 const PageRequest& page);
+
+/// Up to `page.limit` + 1 runs matching `filter` with ids below `page.before_id`, newest first.
+Result<std::vector<RunRow>> select_runs_page(Connection& db,
+                                             const RunFilter& filter,
+                                             const PageRequest& page);
+
+/// The number of runs in each status.
+Result<std::vector<std::pair<std::string, std::int64_t>>> select_run_counts(Connection& db);
+
+/// Sets a queued, failed or running run `cancelled` and clears its lease.
+Result<CancelResult> mark_cancelled(Connection& db, const std::string& run_id, std::int64_t now_ms);
+
+}  // namespace hookflow::store::detail

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "maintenance.hpp"
 #include "migrations.hpp"
 #include "queries.hpp"
 #include "sqlite_db.hpp"
@@ -148,9 +149,58 @@ class SqliteStore final : public Store {
         return read<std::vector<StepRow>>(detail::select_steps, run_id);
     }
 
+    Result<Page<EventRow>> find_events(const EventFilter& filter,
+                                       const PageRequest& page) override {
+        std::lock_guard lock(reader_mutex_);
+        return paged(detail::select_events_page(reader_, filter, page), page);
+    }
+
+    Result<Page<RunRow>> find_runs(const RunFilter& filter, const PageRequest& page) override {
+        std::lock_guard lock(reader_mutex_);
+        return paged(detail::select_runs_page(reader_, filter, page), page);
+    }
+
+    Result<std::vector<std::pair<std::string, std::int64_t>>> count_runs_by_status() override {
+        std::lock_guard lock(reader_mutex_);
+        return detail::select_run_counts(reader_);
+    }
+
+    void cancel_run(std::string run_id, Callback<CancelResult> done) override {
+        submit<CancelResult>(
+            [this, run_id = std::move(run_id)](Connection& db) {
+                return detail::mark_cancelled(db, run_id, clock_.now_ms());
+            },
+            std::move(done));
+    }
+
+    void purge_finished(std::int64_t cutoff_ms,
+                        int max_rows,
+                        Callback<PurgeResult> done) override {
+        submit<PurgeResult>(
+            [cutoff_ms, max_rows](Connection& db) {
+                return detail::purge_batch(db, cutoff_ms, max_rows);
+            },
+            std::move(done));
+    }
+
     void close() override { writer_.stop(); }
 
   private:
+    // The query fetched one row past the page: its presence means more remain.
+    template <class Row>
+    static Result<Page<Row>> paged(Result<std::vector<Row>> rows, const PageRequest& page) {
+        if (!rows) {
+            return rows.error();
+        }
+        Page<Row> out{std::move(*rows), false};
+        auto limit = static_cast<std::size_t>(page.limit > 0 ? page.limit : 1);
+        if (out.items.size() > limit) {
+            out.items.resize(limit);
+            out.more = true;
+        }
+        return out;
+    }
+
     template <class T, class Work>
     void submit(Work work, Callback<T> done) {
         auto outcome = std::make_shared<std::optional<Result<T>>>();

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <hookflow/common/log.hpp>
+#include <hookflow/common/metrics.hpp>
 
 namespace hookflow::store::detail {
 
@@ -119,9 +120,9 @@ void Writer::run_batch(std::vector<WriteJob>& batch) {
         fail_batch(batch, committed.error().log_text);
         return;
     }
-    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::steady_clock::now() - started)
-                       .count();
+    std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+    metrics::record_commit(took.count(), batch.size());
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(took).count();
     spdlog::debug("store batch committed {} {}",
                   logf::field(kBatchField, batch_size(batch)),
                   logf::field(logf::kElapsedMs, static_cast<long long>(elapsed)));
@@ -153,6 +154,7 @@ void Writer::fail_batch(std::vector<WriteJob>& batch, const std::string& cause) 
     if (!db_.autocommit()) {
         (void)db_.exec("ROLLBACK");
     }
+    metrics::record_commit_failure();
     spdlog::warn("store commit failed {} {}",
                  logf::field(logf::kErr, cause),
                  logf::field(kBatchField, batch_size(batch)));

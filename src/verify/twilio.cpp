@@ -110,8 +110,13 @@ class TwilioVerifier final : public Verifier {
         if (secrets_.empty()) {
             return rejection("no secret configured");
         }
-        if (public_url_.empty()) {
-            return rejection("no public url configured");
+        // Without a configured URL, only a trusted proxy's word says which URL was signed; the
+        // Host header of anyone else would let a delivery signed for another of the account's
+        // URLs be replayed here.
+        auto base = public_url_.empty() ? delivery.forwarded_url : std::string_view(public_url_);
+        if (base.empty()) {
+            return rejection(delivery.forwarded_error.empty() ? "no public url configured"
+                                                              : delivery.forwarded_error);
         }
         auto signature = find_header(delivery.headers, kSignatureHeader);
         if (!signature) {
@@ -123,7 +128,7 @@ class TwilioVerifier final : public Verifier {
         }
         auto query = query_of(delivery.target);
         auto body_param = body_hash_param(query);
-        auto url = public_url_ + std::string(query);
+        auto url = std::string(base) + std::string(query);
         auto text = signed_text(url, body_param ? std::string_view{} : delivery.body);
         if (!matches(*algorithm, url, text, *signature)) {
             return rejection("no signature matched");

@@ -4,6 +4,7 @@ server that records what the connectors send, Stripe signing, raw HTTP posting a
 Python 3 standard library only.
 """
 
+import base64
 import hashlib
 import hmac
 import http.client
@@ -844,3 +845,90 @@ class Script:
             else:
                 return None
         return answer(record) if callable(answer) else answer
+
+
+# ---------------------------------------------------------------------------------------------
+# The providers' signature schemes, written here from their documentation (never with
+# hookflow's own `sign`), for the provider tests.
+
+
+def hmac_bytes(key, data, algorithm=hashlib.sha256):
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    return hmac.new(key, data, algorithm).digest()
+
+
+def github_signature(secret, body):
+    """X-Hub-Signature-256: `sha256=` and the hex HMAC-SHA256 of the raw body."""
+    return "sha256=" + hmac_bytes(secret, body).hex()
+
+
+def slack_headers(body, secret, t=None, content_type="application/json"):
+    """X-Slack-Signature: `v0=` and the hex HMAC-SHA256 of `v0:{timestamp}:{body}`."""
+    t = int(time.time()) if t is None else int(t)
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": str(t),
+        "X-Slack-Signature": "v0=" + hmac_bytes(secret, b"v0:%d:" % t + body).hex(),
+    }
+
+
+def shopify_signature(secret, body):
+    """X-Shopify-Hmac-Sha256: the base64 HMAC-SHA256 of the raw body."""
+    return base64.b64encode(hmac_bytes(secret, body)).decode()
+
+
+def standard_signature(secret, msg_id, t, body):
+    """One `v1,<base64>` entry: HMAC-SHA256 keyed with the base64-decoded `whsec_` secret over
+    `{id}.{timestamp}.{body}`."""
+    key = base64.b64decode(secret[len("whsec_"):])
+    signed = ("%s.%d." % (msg_id, t)).encode() + body
+    return "v1," + base64.b64encode(hmac_bytes(key, signed)).decode()
+
+
+def standard_headers(msg_id, body, secret, t=None, prefix="webhook"):
+    t = int(time.time()) if t is None else int(t)
+    return {
+        "Content-Type": "application/json",
+        prefix + "-id": msg_id,
+        prefix + "-timestamp": str(t),
+        prefix + "-signature": standard_signature(secret, msg_id, t, body),
+    }
+
+
+def twilio_signature(token, url, form_body=b""):
+    """X-Twilio-Signature: base64 HMAC-SHA1 of the URL followed by each form parameter as
+    name+value, sorted (a JSON body signs the URL alone, its hash being in `bodySHA256`)."""
+    params = urllib.parse.parse_qsl(form_body.decode("utf-8"), keep_blank_values=True)
+    text = url + "".join(name + value for name, value in sorted(params))
+    return base64.b64encode(hmac_bytes(token, text.encode("utf-8"), hashlib.sha1)).decode()
+
+
+class SendgridKey:
+    """An ECDSA P-256 key pair made with the openssl CLI in `directory`; signs like SendGrid's
+    Event Webhook (base64 DER signature of SHA-256 over `timestamp + body`)."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        self.private = os.path.join(directory, "sendgrid-key.pem")
+        subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout",
+                        "-out", self.private], check=True, capture_output=True)
+        der = subprocess.run(["openssl", "ec", "-in", self.private, "-pubout", "-outform", "DER"],
+                             check=True, capture_output=True).stdout
+        self.public_b64 = base64.b64encode(der).decode()  # as SendGrid's UI shows it
+
+    def sign(self, data):
+        path = os.path.join(self.dir, "sendgrid-signed-%d.bin" % threading.get_ident())
+        with open(path, "wb") as f:
+            f.write(data)
+        der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", self.private, path],
+                             check=True, capture_output=True).stdout
+        return base64.b64encode(der).decode()
+
+    def headers(self, body, t=None):
+        t = int(time.time()) if t is None else int(t)
+        return {
+            "Content-Type": "application/json",
+            "X-Twilio-Email-Event-Webhook-Timestamp": str(t),
+            "X-Twilio-Email-Event-Webhook-Signature": self.sign(str(t).encode() + body),
+        }

@@ -2,14 +2,13 @@
 (webhook-* and svix-*), SendGrid batches, Twilio behind a path-rewriting proxy, the generic
 `hmac` provider and `provider: none`.
 
-Each delivery is signed here with this file's own implementation of the provider's scheme
-(hmac/hashlib/base64; SendGrid's ECDSA through the `openssl` CLI with a key pair made in the
-test's temp dir), never with hookflow's `sign`. Python 3 standard library only.
+Each delivery is signed with the test suite's own implementation of the provider's scheme in
+harness.py (hmac/hashlib/base64; SendGrid's ECDSA through the `openssl` CLI with a key pair made
+in the test's temp dir), never with hookflow's `sign`. Python 3 standard library only.
 """
 
 import base64
 import hashlib
-import hmac
 import json
 import os
 import shutil
@@ -19,7 +18,20 @@ import time
 import unittest
 import urllib.parse
 
-from harness import Delay, fixture_bytes, fixture_json, start_hookflow, start_mock
+import harness
+from harness import (
+    Delay,
+    SendgridKey,
+    fixture_bytes,
+    fixture_json,
+    github_signature,
+    hmac_bytes,
+    shopify_signature,
+    standard_signature,
+    start_hookflow,
+    start_mock,
+    twilio_signature,
+)
 
 GITHUB_SECRET = "github-it-secret-NOT-REAL"
 SLACK_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -41,17 +53,7 @@ NON_OBJECT_BODIES = [b"1", b"[]", b'"x"', b"null", b"not a json"]
 
 
 # ---------------------------------------------------------------------------------------------
-# The providers' schemes, implemented here from their documentation
-
-
-def hmac_bytes(key, data, algorithm=hashlib.sha256):
-    if isinstance(key, str):
-        key = key.encode("utf-8")
-    return hmac.new(key, data, algorithm).digest()
-
-
-def github_signature(secret, body):
-    return "sha256=" + hmac_bytes(secret, body).hex()
+# The providers' schemes (harness.py implements them from their documentation)
 
 
 def github_headers(fixture_headers, body, secret=GITHUB_SECRET):
@@ -61,69 +63,11 @@ def github_headers(fixture_headers, body, secret=GITHUB_SECRET):
 
 
 def slack_headers(body, secret=SLACK_SECRET, t=None, content_type="application/json"):
-    t = int(time.time()) if t is None else int(t)
-    base = b"v0:%d:" % t + body
-    return {
-        "Content-Type": content_type,
-        "X-Slack-Request-Timestamp": str(t),
-        "X-Slack-Signature": "v0=" + hmac_bytes(secret, base).hex(),
-    }
-
-
-def shopify_signature(secret, body):
-    return base64.b64encode(hmac_bytes(secret, body)).decode()
-
-
-def standard_signature(secret, msg_id, t, body):
-    key = base64.b64decode(secret[len("whsec_"):])
-    signed = ("%s.%d." % (msg_id, t)).encode() + body
-    return "v1," + base64.b64encode(hmac_bytes(key, signed)).decode()
+    return harness.slack_headers(body, secret, t, content_type)
 
 
 def standard_headers(msg_id, body, secret=STANDARD_SECRET, t=None, prefix="webhook"):
-    t = int(time.time()) if t is None else int(t)
-    return {
-        "Content-Type": "application/json",
-        prefix + "-id": msg_id,
-        prefix + "-timestamp": str(t),
-        prefix + "-signature": standard_signature(secret, msg_id, t, body),
-    }
-
-
-def twilio_signature(token, url, form_body):
-    """base64 HMAC-SHA1 of the URL followed by each form parameter as name+value, sorted."""
-    params = urllib.parse.parse_qsl(form_body.decode("utf-8"), keep_blank_values=True)
-    text = url + "".join(name + value for name, value in sorted(params))
-    return base64.b64encode(hmac_bytes(token, text.encode("utf-8"), hashlib.sha1)).decode()
-
-
-class SendgridKey:
-    """An ECDSA P-256 key pair made with the openssl CLI in `directory`."""
-
-    def __init__(self, directory):
-        self.dir = directory
-        self.private = os.path.join(directory, "sendgrid-key.pem")
-        subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout",
-                        "-out", self.private], check=True, capture_output=True)
-        der = subprocess.run(["openssl", "ec", "-in", self.private, "-pubout", "-outform", "DER"],
-                             check=True, capture_output=True).stdout
-        self.public_b64 = base64.b64encode(der).decode()  # as SendGrid's UI shows it
-
-    def sign(self, data):
-        path = os.path.join(self.dir, "sendgrid-signed.bin")
-        with open(path, "wb") as f:
-            f.write(data)
-        der = subprocess.run(["openssl", "dgst", "-sha256", "-sign", self.private, path],
-                             check=True, capture_output=True).stdout
-        return base64.b64encode(der).decode()
-
-    def headers(self, body, t=None):
-        t = int(time.time()) if t is None else int(t)
-        return {
-            "Content-Type": "application/json",
-            "X-Twilio-Email-Event-Webhook-Timestamp": str(t),
-            "X-Twilio-Email-Event-Webhook-Signature": self.sign(str(t).encode() + body),
-        }
+    return harness.standard_headers(msg_id, body, secret, t, prefix)
 
 
 def body_hash(body):

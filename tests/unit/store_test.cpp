@@ -803,3 +803,152 @@ TEST(SqliteStore, ReleasedRun_QueuedDueNowWithAttemptGivenBack) {
     ASSERT_EQ(again.size(), 1u);
     EXPECT_EQ(again[0].run.attempt, 1);
 }
+
+namespace {
+
+using hookflow::store::CancelResult;
+using hookflow::store::EventFilter;
+using hookflow::store::PageRequest;
+using hookflow::store::RunFilter;
+
+NewEvent event_at(const std::string& source,
+                  const std::string& delivery_id,
+                  const std::string& type,
+                  std::int64_t received_ms) {
+    auto event = make_event(source, delivery_id);
+    event.type = type;
+    event.received_at_ms = received_ms;
+    return event;
+}
+
+std::vector<std::string> ids_of(const std::vector<hookflow::store::EventRow>& rows) {
+    std::vector<std::string> ids;
+    for (const auto& row : rows) {
+        ids.push_back(row.id);
+    }
+    return ids;
+}
+
+Result<CancelResult> cancel(Store& store, const std::string& run_id) {
+    Waiter<CancelResult> waiter;
+    store.cancel_run(run_id, waiter.callback());
+    return waiter.get();
+}
+
+}  // namespace
+
+TEST(SqliteStore, FindEvents_FiltersBySourceTypeAndTimeRange) {
+    TempDir dir;
+    FixedClock clock(kStart);
+    auto store = open_store(dir.db(), clock);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(enqueue(*store, event_at("stripe", "e1", "invoice.paid", 1000), {}));
+    ASSERT_TRUE(enqueue(*store, event_at("stripe", "e2", "invoice.payment_failed", 2000), {}));
+    ASSERT_TRUE(enqueue(*store, event_at("github", "e3", "push", 3000), {}));
+
+    auto by_source = store->find_events(EventFilter{"stripe", "", {}, {}}, PageRequest{"", 10});
+    ASSERT_TRUE(by_source.ok());
+    ASSERT_EQ(by_source->items.size(), 2u);
+    EXPECT_EQ(by_source->items[0].delivery_id, "e2");  // newest first
+    EXPECT_EQ(by_source->items[1].delivery_id, "e1");
+    EXPECT_FALSE(by_source->more);
+
+    auto by_type = store->find_events(EventFilter{"", "push", {}, {}}, PageRequest{"", 10});
+    ASSERT_EQ(by_type->items.size(), 1u);
+    EXPECT_EQ(by_type->items[0].delivery_id, "e3");
+
+    // since is inclusive, until exclusive.
+    auto range = store->find_events(EventFilter{"", "", 2000, 3000}, PageRequest{"", 10});
+    ASSERT_EQ(range->items.size(), 1u);
+    EXPECT_EQ(range->items[0].delivery_id, "e2");
+}
+
+TEST(SqliteStore, FindEventsPaged_EveryRowOnceAcrossPagesDespiteInserts) {
+    TempDir dir;
+    FixedClock clock(kStart);
+    auto store = open_store(dir.db(), clock);
+    ASSERT_NE(store, nullptr);
+    std::vector<std::string> stored;
+    for (int i = 0; i < 7; ++i) {
+        clock.set_unix(kStart + i);
+        auto done = enqueue(*store, make_event("stripe", "p" + std::to_string(i)), {});
+        ASSERT_TRUE(done.ok());
+        stored.insert(stored.begin(), done->event_id);  // newest first
+    }
+
+    std::vector<std::string> seen;
+    PageRequest page{"", 3};
+    for (int round = 0; round < 5; ++round) {
+        auto found = store->find_events(EventFilter{}, page);
+        ASSERT_TRUE(found.ok());
+        auto ids = ids_of(found->items);
+        seen.insert(seen.end(), ids.begin(), ids.end());
+        // A delivery arriving between pages must not shift the pages still to come.
+        clock.set_unix(kStart + 100 + round);
+        ASSERT_TRUE(enqueue(*store, make_event("stripe", "late" + std::to_string(round)), {}));
+        if (!found->more) {
+            break;
+        }
+        page.before_id = found->items.back().id;
+    }
+    EXPECT_EQ(seen, stored);
+}
+
+TEST(SqliteStore, FindRuns_FiltersByWorkflowStatusAndEvent) {
+    TempDir dir;
+    FixedClock clock(kStart);
+    auto store = open_store(dir.db(), clock);
+    ASSERT_NE(store, nullptr);
+    std::vector<NewRun> two = {NewRun{"recovery", "hash-a", "name: recovery\n"},
+                               NewRun{"notify", "hash-b", "name: notify\n"}};
+    auto first = enqueue(*store, make_event("stripe", "r1"), two);
+    auto second = enqueue(*store, make_event("stripe", "r2"), two);
+    ASSERT_TRUE(first.ok() && second.ok());
+    auto runs = store->runs_for_event(first->event_id);
+    ASSERT_TRUE(finish(*store, runs[0].id, "dead", 5, 0, "gone"));
+
+    auto recovery = store->find_runs(RunFilter{"recovery", "", ""}, PageRequest{"", 10});
+    ASSERT_EQ(recovery->items.size(), 2u);
+    auto dead = store->find_runs(RunFilter{"", "dead", ""}, PageRequest{"", 10});
+    ASSERT_EQ(dead->items.size(), 1u);
+    EXPECT_EQ(dead->items[0].id, runs[0].id);
+    auto of_event = store->find_runs(RunFilter{"", "", second->event_id}, PageRequest{"", 1});
+    ASSERT_EQ(of_event->items.size(), 1u);
+    EXPECT_TRUE(of_event->more);
+
+    auto counts = store->count_runs_by_status();
+    ASSERT_TRUE(counts.ok());
+    std::vector<std::pair<std::string, std::int64_t>> expected = {{"dead", 1}, {"queued", 3}};
+    EXPECT_EQ(*counts, expected);
+}
+
+TEST(SqliteStore, CancelRun_QueuedAndRunningCancelledFinishedLeftAlone) {
+    TempDir dir;
+    FixedClock clock(kStart);
+    auto store = open_store(dir.db(), clock);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(enqueue(*store, make_event("stripe", "c1"), one_run()));
+    ASSERT_TRUE(enqueue(*store, make_event("stripe", "c2"), one_run()));
+    auto claimed = claim(*store, "w", clock.now_ms());
+    ASSERT_EQ(claimed.size(), 2u);
+    const auto running = claimed[0].run.id;
+    const auto done = claimed[1].run.id;
+    ASSERT_TRUE(finish(*store, done, "succeeded", 1, 0, ""));
+
+    auto cancelled = cancel(*store, running);
+    ASSERT_TRUE(cancelled.ok());
+    EXPECT_EQ(cancelled->previous_status, "running");
+    EXPECT_TRUE(cancelled->cancelled);
+    EXPECT_EQ(store->get_run(running)->status, "cancelled");
+    EXPECT_EQ(store->get_run(running)->lease_owner, "");
+
+    // The worker that held it cannot overwrite the cancel with its outcome.
+    ASSERT_TRUE(finish(*store, running, "succeeded", 1, 0, ""));
+    EXPECT_EQ(store->get_run(running)->status, "cancelled");
+
+    auto finished = cancel(*store, done);
+    EXPECT_EQ(finished->previous_status, "succeeded");
+    EXPECT_FALSE(finished->cancelled);
+    EXPECT_EQ(store->get_run(done)->status, "succeeded");
+    EXPECT_EQ(cancel(*store, "run_missing")->previous_status, "");
+}

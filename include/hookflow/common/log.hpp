@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -41,5 +42,23 @@ namespace hookflow {
 /// Configures spdlog's default logger: level (trace..critical), format (`text` or `json`),
 /// optional file. Throws std::runtime_error on an unknown level or format (start-up only).
 void setup_logging(const std::string& level, const std::string& format, const std::string& file);
+
+/// Where and how the server logs (the `log:` block).
+struct LogOptions {
+    std::string level = "info";
+    std::string format = "text";  // text or json
+    std::string file;             // empty: stdout only
+    std::uint64_t max_size_bytes = 100ULL * 1024 * 1024;
+    int max_files = 5;  // rotated files kept beside `file`
+};
+
+/// Configures spdlog's default logger: always stdout, plus `file` rotated by size when set.
+/// Throws std::runtime_error on an unknown level or format, or a file that cannot be opened.
+void setup_logging(const LogOptions& options);
+
+/// Turns one log message (`fixed phrase key=value ...`) into a JSON object: `msg` holds the
+/// phrase, each field becomes a key (counts and durations as numbers); text it cannot split
+/// stays in `msg`. Used by the JSON format.
+std::string json_log_fields(std::string_view message);
 
 }  // namespace hookflow

@@ -25,15 +25,23 @@ struct ServerConfig {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;
     std::string public_url;
+    /// Proxies (IPv4/IPv6 addresses or CIDR ranges) whose X-Forwarded-* headers are believed.
+    std::vector<std::string> trusted_proxies;
     std::size_t max_body_bytes = 1048576;
     int header_timeout_seconds = 10;
     int idle_timeout_seconds = 60;
     int threads = 0;  // 0: the number of cores
+    /// server.tls.cert / server.tls.key: PEM files; both set makes the listener HTTPS only.
+    std::string tls_cert;
+    std::string tls_key;
 };
 
 struct StorageConfig {
     std::string sqlite = "var/hookflow.db";
     int busy_timeout_ms = 2000;
+    /// storage.retention_days: finished runs and their events older than this are deleted;
+    /// 0 keeps everything.
+    int retention_days = 0;
 };
 
 struct EngineConfig {
@@ -57,10 +65,17 @@ struct LogConfig {
     std::string level = "info";
     std::string format = "text";
     std::string file;
+    /// log.max_size: the log file rotates when it would grow past this many bytes.
+    std::uint64_t max_size_bytes = 100ULL * 1024 * 1024;
+    /// log.max_files: rotated files kept beside the current one (FILE.1 ... FILE.N).
+    int max_files = 5;
 };
 
 struct AdminConfig {
-    Setting token;
+    Setting token;  // admin.token: the bearer token of /api/; unset: the admin API is off
+    /// admin.listen: a second listener for /api/ and /metrics; empty host: the main listener.
+    std::string listen_host;
+    std::uint16_t listen_port = 0;
 };
 
 /// The generic `hmac` provider's keys of a source block.
@@ -124,6 +139,8 @@ struct Config {
     AdminConfig admin;
     std::map<std::string, SourceConfig> sources;
     std::map<std::string, ConnectorConfig> connectors;
+    /// `secrets:` NAME -> value, for `${{ secrets.NAME }}` in workflows; redacted everywhere.
+    std::map<std::string, Setting> secrets;
 };
 
 /// Looks up an environment variable; nullopt when unset.
@@ -138,6 +155,10 @@ Result<Setting> interpolate(const std::string& text, const EnvLookup& env);
 /// Parses a duration: `500ms`, `2s`, `5m`, `1h`, or a plain number of seconds (`1.5`).
 /// Errc::invalid_config for anything else, including a negative value.
 Result<std::int64_t> parse_duration_ms(const std::string& text);
+
+/// Parses a size: `512`, `64KB`, `10MB`, `1GB` (KB, MB, GB are 1024-based; KiB, MiB, GiB
+/// too). Errc::invalid_config for anything else.
+Result<std::uint64_t> parse_size_bytes(const std::string& text);
 
 /// Loads and validates a config file. Errors read `file:line:col: message`.
 Result<Config> load_config(const std::filesystem::path& path, const EnvLookup& env);

@@ -28,12 +28,13 @@ struct StepCall {
 /// What a call did. `request` is what was sent, with credentials replaced by `***`.
 struct StepResult {
     bool ok = false;
-    nlohmann::json output;             // the action's output (see docs/connectors.md)
-    nlohmann::json request;            // method, url, headers, body; redacted
-    int http_status = 0;               // 0 when no answer came
-    std::string error;                 // for the operator; never holds a credential
-    bool retryable = false;            // network errors, timeouts, 429, 5xx
-    std::int64_t retry_after_ms = -1;  // from `Retry-After` on 429/503; -1 when absent
+    nlohmann::json output;                // the action's output (see docs/connectors.md)
+    nlohmann::json request;               // method, url, headers, body; redacted
+    int http_status = 0;                  // 0 when no answer came
+    std::string error;                    // for the operator; never holds a credential
+    bool retryable = false;               // network errors, timeouts, 429, 5xx
+    std::int64_t retry_after_ms = -1;     // from `Retry-After` on 429/503; -1 when absent
+    std::int64_t rate_limit_wait_ms = 0;  // time spent waiting for the connector's rate budget
 };
 
 /// Reads a `Retry-After` value: delay-seconds (`120`) or an HTTP-date

@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -50,6 +51,15 @@ nlohmann::json event_context(const store::EventRow& event);
 /// The `delivery` context of an event as workflows see it.
 nlohmann::json delivery_context(const store::EventRow& event);
 
+/// What runs need from the config beyond `engine:`.
+struct RunSettings {
+    std::map<std::string, std::string> secrets;          // `secrets:` NAME -> value
+    std::map<std::string, std::string> connector_types;  // connector name -> type
+};
+
+/// The run settings of a config: its secrets and its connectors' types.
+RunSettings run_settings(const config::Config& config);
+
 /// Claims queued runs from the store and executes them as coroutines, at most
 /// `engine.workers` at a time.
 class Engine {
@@ -60,6 +70,10 @@ class Engine {
            const config::EngineConfig& config,
            const Clock& clock);
     ~Engine();
+
+    /// Sets the secrets (the `secrets` context, redacted from everything stored and logged)
+    /// and connector types (for required `with` fields) of runs claimed from now on.
+    void configure(RunSettings settings);
 
     /// Starts polling the store for due runs.
     void start();

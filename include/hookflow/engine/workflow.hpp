@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,18 @@ struct Concurrency {
     nlohmann::json stale_guard;  // null: no staleness guard
 };
 
+/// Where something was written in a workflow file (1-based; 0 when unknown).
+struct Position {
+    int line = 0;
+    int col = 0;
+};
+
+/// A `root.NAME` a workflow's expressions read (such as `secrets.STRIPE_KEY`), and where.
+struct NameUse {
+    std::string name;
+    Position at;
+};
+
 struct Step {
     std::string id;
     std::string uses;                                // connector.action, as written
@@ -48,17 +61,30 @@ struct Step {
     int line = 0;
     RetryPolicy retry;
     std::int64_t timeout_ms = 0;  // 0: engine.step_timeout
+    bool continue_on_error = false;
+    std::string for_each;  // the list expression (inner text); empty: runs once
+    Position at;           // the step's map
+    Position uses_at;
+    std::map<std::string, Position> with_at;  // each top-level `with` key
 };
+
+/// The most items a `for_each` step runs over; a longer list fails the step.
+inline constexpr std::size_t kMaxForEachItems = 100;
+
+/// The step id under which a run's rendered `outputs` are stored.
+inline constexpr const char* kOutputsStepId = "outputs";
 
 struct Trigger {
     int line = 0;
     std::string source;
     std::vector<std::string> events;  // empty: every event type
     std::string if_expr;
+    Position source_at;
 };
 
 struct Workflow {
     std::string name;
+    std::string description;
     std::string file;
     std::string hash;  // hex SHA-256 of the text
     std::string text;  // the YAML as read
@@ -66,6 +92,9 @@ struct Workflow {
     std::vector<Step> steps;
     std::int64_t timeout_ms = 0;  // 0: engine.run_timeout
     Concurrency concurrency;
+    nlohmann::json env = nlohmann::json::object();      // NAME -> template over {event, delivery}
+    nlohmann::json outputs = nlohmann::json::object();  // NAME -> template over the full context
+    std::vector<NameUse> secrets_used;                  // every `secrets.NAME` read
 };
 
 /// Parses one workflow. Every problem found is returned, each with file, line and column.
@@ -91,6 +120,16 @@ std::vector<LoadError> check_references(
     const std::function<bool(const std::string& connector, const std::string& action)>&
         action_exists,
     const std::function<bool(const std::string& connector)>& connector_exists);
+
+/// Problems with the `with` fields of each step against its action's spec (unknown field,
+/// missing required field). `type_of` gives a connector's type from its name ("" when
+/// unknown; such steps are left to check_references).
+std::vector<LoadError> check_actions(
+    const Workflow& workflow, const std::function<std::string(const std::string&)>& type_of);
+
+/// `secrets.NAME` reads whose NAME is not in `secrets`.
+std::vector<LoadError> check_secrets(const Workflow& workflow,
+                                     const std::vector<std::string>& secrets);
 
 /// Whether a trigger's source and event list match (the `if` is checked separately).
 bool trigger_matches(const Trigger& trigger, const std::string& source, const std::string& type);

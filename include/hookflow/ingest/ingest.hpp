@@ -42,9 +42,10 @@ class Ingest {
     /// Handles one request to /hooks/...
     boost::asio::awaitable<http::Response> handle(http::Exchange& exchange);
 
-  private:
+    /// The workflows new deliveries are matched against now (admin replay matches with them).
     std::shared_ptr<const engine::WorkflowSet> workflows() const;
 
+  private:
     std::map<std::string, Source> sources_;
     store::Store& store_;
     const Clock& clock_;

@@ -4,6 +4,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -96,6 +97,48 @@ struct ClaimedRun {
 template <class T>
 using Callback = std::function<void(Result<T>)>;
 
+/// What one retention batch deleted.
+struct PurgeResult {
+    int runs = 0;
+    int events = 0;
+};
+
+/// Which events a listing returns; an empty or unset field matches every event.
+struct EventFilter {
+    std::string source;
+    std::string type;
+    std::optional<std::int64_t> since_ms;  // received at or after
+    std::optional<std::int64_t> until_ms;  // received before
+};
+
+/// Which runs a listing returns; an empty field matches every run.
+struct RunFilter {
+    std::string workflow;
+    std::string status;
+    std::string event_id;
+};
+
+/// One page of a newest-first listing: rows whose id sorts below `before_id` (all rows when
+/// empty), at most `limit` of them.
+struct PageRequest {
+    std::string before_id;
+    int limit = 50;
+};
+
+/// A page of rows, newest first; `more` when rows remain past the last one.
+template <class Row>
+struct Page {
+    std::vector<Row> items;
+    bool more = false;
+};
+
+/// What `cancel_run` found: the run's status before the call ("" when there is no such run)
+/// and whether it is now cancelled.
+struct CancelResult {
+    std::string previous_status;
+    bool cancelled = false;
+};
+
 /// The durable queue. Writes go through one writer thread and complete through a callback
 /// called on that thread (never inline); reads are synchronous on a reader connection.
 /// Errc::store_unavailable when the database cannot commit.
@@ -164,6 +207,26 @@ class Store {
     virtual std::vector<RunRow> runs_for_event(const std::string& event_id) = 0;
     virtual std::optional<RunRow> get_run(const std::string& id) = 0;
     virtual std::vector<StepRow> steps_for_run(const std::string& run_id) = 0;
+
+    /// Events matching `filter`, newest first, one page. The CLI and the admin API both list
+    /// through this. Errc::store_unavailable when the read fails.
+    virtual Result<Page<EventRow>> find_events(const EventFilter& filter, const PageRequest& page);
+
+    /// Runs matching `filter`, newest first, one page. Errc::store_unavailable on a failed read.
+    virtual Result<Page<RunRow>> find_runs(const RunFilter& filter, const PageRequest& page);
+
+    /// How many runs have each status (statuses without runs are absent).
+    virtual Result<std::vector<std::pair<std::string, std::int64_t>>> count_runs_by_status();
+
+    /// Cancels a queued, failed (waiting to retry) or running run; a running run stops before
+    /// its next step. Runs in other statuses are left as they are.
+    virtual void cancel_run(std::string run_id, Callback<CancelResult> done);
+
+    /// Retention, one small batch in one write: deletes up to `max_rows` finished runs
+    /// (succeeded, dead, stale, cancelled) last updated before `cutoff_ms` with their steps,
+    /// then up to `max_rows` events received before `cutoff_ms` that have no run left.
+    /// Errc::internal when the store does not support it.
+    virtual void purge_finished(std::int64_t cutoff_ms, int max_rows, Callback<PurgeResult> done);
 
     /// Stops the writer thread after it has finished what was submitted.
     virtual void close() = 0;

@@ -21,6 +21,10 @@ struct Delivery {
     std::string_view body;
     std::string_view target;  // path and query as received
     std::int64_t received_unix = 0;
+    /// The URL the client called (no query), rebuilt from a trusted proxy's X-Forwarded-*
+    /// headers; empty when the peer is not a trusted proxy (then `forwarded_error` says why).
+    std::string_view forwarded_url = {};
+    std::string_view forwarded_error = {};
 };
 
 /// Why a delivery was refused; `reason` is a short fixed phrase for logs, metrics and the

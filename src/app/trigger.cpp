@@ -1,0 +1,120 @@
+// `hookflow trigger`: the delivery a provider would send, signed now with the source's
+// secret, posted to a running server.
+
+#include <exception>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <nlohmann/json.hpp>
+
+#include "app/commands.hpp"
+#include "app/tools.hpp"
+#include <hookflow/common/clock.hpp>
+#include <hookflow/connectors/rest_client.hpp>
+#include <hookflow/verify/verifier.hpp>
+
+namespace hookflow::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto kTimeout = std::chrono::seconds(30);
+
+// The server's own address for its hooks: a wildcard listen address is reached on loopback.
+std::string default_url(const config::ServerConfig& server, const std::string& source) {
+    std::string host = server.host;
+    if (host.empty() || host == "0.0.0.0") {
+        host = "127.0.0.1";
+    } else if (host == "::") {
+        host = "[::1]";
+    } else if (host.find(':') != std::string::npos && host.front() != '[') {
+        host = "[" + host + "]";
+    }
+    return "http://" + host + ":" + std::to_string(server.port) + "/hooks/" + source;
+}
+
+// JSON bodies are sent as JSON; anything else as a form, the only other body providers sign.
+std::string content_type(const std::string& body) {
+    auto parsed = nlohmann::json::parse(body, nullptr, false);
+    return parsed.is_discarded() ? "application/x-www-form-urlencoded" : "application/json";
+}
+
+Result<connectors::HttpResponse> post(connectors::HttpRequest request) {
+    asio::io_context io;
+    connectors::RestClient client(io.get_executor());
+    std::optional<Result<connectors::HttpResponse>> answer;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> { answer = co_await client.send(std::move(request)); },
+        [&](const std::exception_ptr& error) {
+            if (error) {
+                answer = make_error(Errc::internal, "the request failed unexpectedly");
+            }
+        });
+    io.run();
+    if (!answer) {
+        return make_error(Errc::internal, "no answer");
+    }
+    return std::move(*answer);
+}
+
+}  // namespace
+
+int trigger(const std::string& config_path,
+            const std::string& source,
+            const std::string& file,
+            const std::string& url) {
+    auto config = load_or_report(config_path);
+    if (!config) {
+        return 1;
+    }
+    auto found = config->sources.find(source);
+    if (found == config->sources.end()) {
+        std::cerr << "no source named '" << source << "' in " << config_path << "\n";
+        return 1;
+    }
+    auto verifier = verify::make_verifier(found->second);
+    if (!verifier) {
+        std::cerr << verifier.error().log_text << "\n";
+        return 1;
+    }
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        std::cerr << file << ": cannot read the file\n";
+        return 1;
+    }
+    std::stringstream body;
+    body << in.rdbuf();
+
+    connectors::HttpRequest request;
+    request.method = "POST";
+    request.url = url.empty() ? default_url(config->server, source) : url;
+    request.body = body.str();
+    request.timeout = kTimeout;
+    auto headers = (*verifier)->sign(request.body, SystemClock::instance().now_unix());
+    if (!headers) {
+        std::cerr << "source " << source << ": " << headers.error().log_text << "\n";
+        return 1;
+    }
+    request.headers = std::move(*headers);
+    if (!find_header(request.headers, "Content-Type")) {
+        request.headers.emplace_back("Content-Type", content_type(request.body));
+    }
+
+    auto answer = post(request);
+    if (!answer) {
+        std::cerr << "POST " << request.url << ": " << answer.error().log_text << "\n";
+        return 1;
+    }
+    std::cout << "HTTP " << answer->status << "\n" << answer->body;
+    if (!answer->body.empty() && answer->body.back() != '\n') {
+        std::cout << "\n";
+    }
+    return answer->status >= 200 && answer->status < 300 ? 0 : 1;
+}
+
+}  // namespace hookflow::app
