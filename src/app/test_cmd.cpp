@@ -365,6 +365,7 @@ RunReport execute(const OfflineRun& in, store::Store& store, SkippingClock& cloc
     asio::io_context io(1);
     auto mocks = mock_registry(in.real, in.book);
     engine::Engine engine(io.get_executor(), store, *mocks, in.config.engine, clock);
+    engine.configure(engine::run_settings(in.config));
     RunWatch watch(io, store, engine, clock, run_id);
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code ec, int) {
@@ -389,6 +390,16 @@ ordered_json parsed(const std::string& text) {
     }
     auto value = ordered_json::parse(text, nullptr, false);
     return value.is_discarded() ? ordered_json(text) : value;
+}
+
+// The run's rendered `outputs:`, stored as a step row of their own; null when none.
+ordered_json run_outputs(const std::vector<store::StepRow>& rows) {
+    for (const auto& row : rows) {
+        if (row.step_id == engine::kOutputsStepId) {
+            return parsed(row.output_json);
+        }
+    }
+    return nullptr;
 }
 
 ordered_json report_json(const engine::Workflow& workflow,
@@ -432,6 +443,7 @@ ordered_json report_json(const engine::Workflow& workflow,
             {"error",
              report.triggered ? (report.run ? report.run->last_error : "") : report.not_triggered},
             {"steps", steps},
+            {"outputs", run_outputs(report.steps)},
             {"calls", calls}};
 }
 
@@ -461,21 +473,14 @@ void print_text(const ordered_json& doc) {
             std::cout << "  error:  " << step["error"].get<std::string>() << "\n";
         }
     }
+    if (!doc["outputs"].is_null()) {
+        std::cout << "outputs: " << doc["outputs"].dump() << "\n";
+    }
     std::cout << "run " << doc["status"].get<std::string>();
     if (!doc["error"].get<std::string>().empty()) {
         std::cout << ": " << doc["error"].get<std::string>();
     }
     std::cout << "\n";
-}
-
-std::vector<std::string> secret_values(const config::Config& config) {
-    std::vector<std::string> values;
-    for (const auto& [name, secret] : config.secrets) {
-        if (!secret.value.empty()) {
-            values.push_back(secret.value);
-        }
-    }
-    return values;
 }
 
 }  // namespace
@@ -522,12 +527,13 @@ int test_workflow(const TestOptions& options) {
         std::cerr << "cannot open the test store: " << store.error().log_text << "\n";
         return 1;
     }
-    OfflineRun run{*config,
-                   workflow,
-                   *payload,
-                   options.source.empty() ? workflow->on.source : options.source,
-                   std::make_shared<MockBook>(std::move(plan), secret_values(*config)),
-                   **real};
+    OfflineRun run{
+        *config,
+        workflow,
+        *payload,
+        options.source.empty() ? workflow->on.source : options.source,
+        std::make_shared<MockBook>(std::move(plan), engine::run_settings(*config).secrets),
+        **real};
     auto report = execute(run, **store, clock);
     (*store)->close();
     auto doc = report_json(*workflow, *payload, run.source, report);

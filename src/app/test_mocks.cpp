@@ -227,8 +227,8 @@ Result<MockPlan> load_mock_plan(const std::filesystem::path& file) {
     return plan;
 }
 
-MockBook::MockBook(MockPlan plan, std::vector<std::string> secrets)
-    : plan_(std::move(plan)), secrets_(std::move(secrets)) {}
+MockBook::MockBook(MockPlan plan, const std::map<std::string, std::string>& secrets)
+    : plan_(std::move(plan)), redactor_(secrets) {}
 
 MockResponse MockBook::answer(const connectors::StepCall& call, const std::string& uses) {
     std::lock_guard lock(mutex_);
@@ -244,23 +244,8 @@ MockResponse MockBook::answer(const connectors::StepCall& call, const std::strin
     return picked;
 }
 
-json MockBook::redact(json value) const {
-    if (value.is_string()) {
-        auto text = value.get<std::string>();
-        for (const auto& secret : secrets_) {
-            for (auto at = text.find(secret); at != std::string::npos;
-                 at = text.find(secret, at + 3)) {
-                text.replace(at, secret.size(), "***");
-            }
-        }
-        return text;
-    }
-    if (value.is_structured()) {
-        for (auto& item : value) {
-            item = redact(std::move(item));
-        }
-    }
-    return value;
+json MockBook::redact(const json& value) const {
+    return redactor_.json(value);
 }
 
 std::vector<MockCall> MockBook::calls() const {

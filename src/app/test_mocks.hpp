@@ -12,6 +12,7 @@
 
 #include <hookflow/common/result.hpp>
 #include <hookflow/connectors/connector.hpp>
+#include <hookflow/engine/redact.hpp>
 
 namespace hookflow::app {
 
@@ -50,20 +51,21 @@ struct MockCall {
 /// The plan plus every call made so far; shared by all mock connectors of one test run.
 class MockBook {
   public:
-    MockBook(MockPlan plan, std::vector<std::string> secrets);
+    /// `secrets` (NAME -> value) are redacted from what is recorded.
+    MockBook(MockPlan plan, const std::map<std::string, std::string>& secrets);
 
     /// Records a call and picks its answer: by step id, then by action, then the default.
     MockResponse answer(const connectors::StepCall& call, const std::string& uses);
 
     /// `value` with every secret's text in its strings replaced by `***`.
-    nlohmann::json redact(nlohmann::json value) const;
+    nlohmann::json redact(const nlohmann::json& value) const;
 
     /// The calls recorded so far, in order.
     std::vector<MockCall> calls() const;
 
   private:
     MockPlan plan_;
-    std::vector<std::string> secrets_;
+    engine::Redactor redactor_;
     mutable std::mutex mutex_;
     std::vector<MockCall> calls_;
     std::map<std::string, std::size_t> counts_;  // calls per step id

@@ -14,16 +14,30 @@ const std::vector<ActionSpec>& action_specs() {
          {"path"},
          {"method", "query", "body", "account", "paginate", "max_items", "max_pages"}},
         {"crm", "request", {"path"}, {"method", "query", "json"}},
+        {"crm", "find_contact", {"email"}, {"properties"}},   // flavor: hubspot
+        {"crm", "update_contact", {"id", "properties"}, {}},  // flavor: hubspot
         {"llm",
          "chat",
          {},
-         {"model", "system", "prompt", "messages", "temperature", "max_tokens"}},
+         {"model", "system", "prompt", "messages", "temperature", "max_tokens", "json"}},
         {"sendgrid",
          "send",
          {"to", "from"},
-         {"subject", "text", "html", "template_id", "dynamic_template_data", "reply_to"}},
-        {"slack", "post", {"channel"}, {"text", "blocks"}},
-        {"http", "request", {"url"}, {"method", "headers", "query", "json", "form"}},
+         {"subject",
+          "text",
+          "html",
+          "template_id",
+          "dynamic_template_data",
+          "reply_to",
+          "cc",
+          "bcc",
+          "categories"}},
+        // `channel` is required unless a webhook URL is used (checked by the connector).
+        {"slack", "post", {}, {"channel", "text", "blocks", "webhook_url"}},
+        {"http",
+         "request",
+         {"url"},
+         {"method", "headers", "query", "json", "form", "expect_status"}},
     };
     return kSpecs;
 }

@@ -203,8 +203,7 @@ boost::asio::awaitable<StepResult> ConnectorBase::call(const StepCall& call) {
     if (!has_action(call.action)) {
         co_return unknown_action(call.action);
     }
-    // Only `http` may go without a base_url (its steps give whole URLs).
-    if (config_.base_url.empty() && config_.type != "http") {
+    if (config_.base_url.empty() && needs_base_url(call)) {
         auto missing = config_.base_url_missing_var.empty() ? std::string("base_url")
                                                             : config_.base_url_missing_var;
         co_return fail("connector " + name() + ": " + missing + " is not set");
@@ -231,6 +230,10 @@ boost::asio::awaitable<StepResult> ConnectorBase::call(const StepCall& call) {
         failure = name() + "." + call.action + ": " + scrub(e.what(), secrets_);
     }
     co_return fail(failure);
+}
+
+bool ConnectorBase::needs_base_url(const StepCall& /*call*/) const {
+    return true;
 }
 
 Credential ConnectorBase::credential(const std::string& key) const {
@@ -336,8 +339,7 @@ boost::asio::awaitable<std::optional<HttpResponse>> ConnectorBase::send(HttpRequ
                   logf::fields({{logf::kAction, name()},
                                 {logf::kHttpStatus, std::to_string(response->status)}}));
     if (response->status >= 300 && response->status < 400 && response->status != 304) {
-        auto followed =
-            co_await handle_redirects(request, *response, result);
+        auto followed = co_await handle_redirects(request, *response, result);
         co_return followed;
     }
     co_return std::move(response.value());

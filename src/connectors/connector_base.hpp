@@ -62,6 +62,9 @@ class ConnectorBase : public Connector {
     /// The action itself; may throw on malformed `with` values (caught by call()).
     virtual boost::asio::awaitable<StepResult> run(const StepCall& call) = 0;
 
+    /// Whether `call` goes to `base_url` (so that an unset one fails the step).
+    virtual bool needs_base_url(const StepCall& call) const;
+
     /// Looks up the credential setting `key`; an absent, empty or unset-`${VAR}` one is an error.
     Credential credential(const std::string& key) const;
 

@@ -28,6 +28,9 @@ class HttpConnector final : public ConnectorBase {
     bool has_action(std::string_view action) const override { return action == "request"; }
 
   protected:
+    // Steps give whole URLs; base_url only serves relative ones.
+    bool needs_base_url(const StepCall& /*call*/) const override { return false; }
+
     boost::asio::awaitable<StepResult> run(const StepCall& call) override {
         if (field_missing(call.with, "url")) {
             co_return fail(required_message("url"));
@@ -37,7 +40,7 @@ class HttpConnector final : public ConnectorBase {
         auto url = request.url;
         auto response = co_await send(std::move(request), result);
         if (response) {
-            read_answer(*response, url, result);
+            read_answer(call.with, *response, url, result);
         }
         co_return result;
     }
@@ -73,7 +76,24 @@ class HttpConnector final : public ConnectorBase {
         return request;
     }
 
-    static void read_answer(const HttpResponse& response,
+    /// `expect_status`: a status or list of statuses; default any 2xx.
+    static bool expected(const nlohmann::json& with, int status) {
+        if (!with.contains("expect_status") || with["expect_status"].is_null()) {
+            return success_status(status);
+        }
+        auto list = with["expect_status"].is_array()
+                        ? with["expect_status"]
+                        : nlohmann::json::array({with["expect_status"]});
+        for (const auto& one : list) {
+            if (one.get<int>() == status) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static void read_answer(const nlohmann::json& with,
+                            const HttpResponse& response,
                             const std::string& url,
                             StepResult& result) {
         auto body = parse_json(response.body);
@@ -83,10 +103,13 @@ class HttpConnector final : public ConnectorBase {
         result.output = {{"status", response.status},
                          {"headers", headers_object(response.headers)},
                          {"body", body}};
-        result.ok = success_status(response.status);
+        result.ok = expected(with, response.status);
         if (!result.ok) {
             result.error =
                 "http " + std::to_string(response.status) + " from " + without_query(url);
+            if (with.contains("expect_status")) {
+                result.error += " (expected " + with["expect_status"].dump() + ")";
+            }
             result.retryable = retryable_status(response.status);
         }
     }

@@ -89,6 +89,11 @@ class SendgridConnector final : public ConnectorBase {
     HttpRequest build(const nlohmann::json& with, const std::string& key) const {
         nlohmann::ordered_json personalization;
         personalization["to"] = recipients(with["to"]);
+        for (const char* field : {"cc", "bcc"}) {
+            if (!field_missing(with, field)) {
+                personalization[field] = recipients(with[field]);
+            }
+        }
         if (!field_missing(with, "dynamic_template_data")) {
             personalization["dynamic_template_data"] = with["dynamic_template_data"];
         }
@@ -114,6 +119,11 @@ class SendgridConnector final : public ConnectorBase {
         }
         if (!field_missing(with, "template_id")) {
             body["template_id"] = with["template_id"];
+        }
+        if (!field_missing(with, "categories")) {
+            const auto& categories = with["categories"];
+            body["categories"] =
+                categories.is_array() ? categories : nlohmann::json::array({categories});
         }
 
         auto request = make_request("POST", "/v3/mail/send");

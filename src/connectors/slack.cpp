@@ -12,16 +12,30 @@ class SlackConnector final : public ConnectorBase {
     bool has_action(std::string_view action) const override { return action == "post"; }
 
   protected:
+    bool needs_base_url(const StepCall& call) const override {
+        return string_field(call.with, "webhook_url", setting("webhook_url")).empty();
+    }
+
     boost::asio::awaitable<StepResult> run(const StepCall& call) override {
+        if (field_missing(call.with, "text") && field_missing(call.with, "blocks")) {
+            co_return fail(required_message("text"));
+        }
+        // An incoming-webhook URL (in `with` or the block) replaces token and channel.
+        auto webhook = string_field(call.with, "webhook_url", setting("webhook_url"));
+        if (!webhook.empty()) {
+            StepResult result;
+            auto response = co_await send(build_webhook(call.with, webhook), result);
+            if (response) {
+                read_webhook_answer(*response, result);
+            }
+            co_return result;
+        }
         auto token = credential("token");
         if (!token.error.empty()) {
             co_return fail(token.error);
         }
         if (field_missing(call.with, "channel")) {
             co_return fail(required_message("channel"));
-        }
-        if (field_missing(call.with, "text") && field_missing(call.with, "blocks")) {
-            co_return fail(required_message("text"));
         }
         StepResult result;
         auto response = co_await send(build(call.with, token.value), result);
@@ -32,6 +46,37 @@ class SlackConnector final : public ConnectorBase {
     }
 
   private:
+    HttpRequest build_webhook(const nlohmann::json& with, const std::string& url) const {
+        nlohmann::ordered_json body;
+        for (const char* field : {"text", "blocks"}) {
+            if (!field_missing(with, field)) {
+                body[field] = with[field];
+            }
+        }
+        HttpRequest request;
+        request.method = "POST";
+        request.url = url;
+        request.headers.emplace_back("Content-Type", "application/json");
+        request.body = body.dump();
+        return with_transport(std::move(request));
+    }
+
+    /// Webhooks answer `ok` as plain text, or an error code (`invalid_payload`, `no_service`).
+    static void read_webhook_answer(const HttpResponse& response, StepResult& result) {
+        auto text = response.body;
+        while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
+            text.pop_back();
+        }
+        result.output = {{"ok", success_status(response.status)}, {"answer", excerpt(text)}};
+        if (success_status(response.status)) {
+            result.ok = true;
+            return;
+        }
+        result.error = "slack webhook " + std::to_string(response.status) + ": " +
+                       (text.empty() ? std::string("empty answer") : excerpt(text));
+        result.retryable = retryable_status(response.status);
+    }
+
     HttpRequest build(const nlohmann::json& with, const std::string& token) const {
         nlohmann::ordered_json body;
         body["channel"] = with["channel"];

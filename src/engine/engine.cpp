@@ -490,16 +490,6 @@ using Recorded = std::map<std::string, const store::StepRow*>;
 
 std::optional<StepFailure> stop_before_step(const RunContext& run);
 
-// What one recorded connector call did.
-struct CallOutcome {
-    connectors::StepResult result;
-    Stop kind = Stop::failed;
-    std::optional<StepFailure> store_error;  // set when a row could not be saved
-};
-
-// Calls the connector and records what it did under `row.step_id`; the row is `running`
-// during the call, so an attempt cut short (crash, shutdown) repeats only this call. What is
-// stored has the workflow's secrets redacted.
 // Fills a finished call's row, secrets redacted, and logs it.
 void fill_row(const RunContext& run,
               const Step& step,
@@ -514,55 +504,45 @@ void fill_row(const RunContext& run,
     log_step(run.claimed, step, row, result.http_status);
 }
 
-asio::awaitable<CallOutcome> record_call(RunContext& run,
-                                         const Step& step,
-                                         store::StepRow& row,
-                                         connectors::Connector& connector,
-                                         json& with) {
+// Calls the connector and records what it did under `row.step_id`; the row is `running`
+// during the call, so an attempt cut short (crash, shutdown) repeats only this call. The
+// output (unredacted: later steps read it) goes to the step's context entry, or for an item
+// of a for_each step to the end of `item_outputs`.
+// GCC 12 reports a false -Wmismatched-new-delete when it inlines Asio's coroutine frame
+// allocator into this function (GCC bug 109224); the pair is Asio's own and matches.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+asio::awaitable<std::optional<StepFailure>> call_step(RunContext& run,
+                                                      const Step& step,
+                                                      store::StepRow& row,
+                                                      connectors::Connector& connector,
+                                                      json& with,
+                                                      json& context,
+                                                      json* item_outputs) {
     row.status = "running";
     // Limitation: a worker that lost its lease still saves its current step (no owner fencing).
-    auto running = co_await save_step(run.impl, row);
-    if (!running) {
-        co_return CallOutcome{{}, Stop::failed, store_failure(running.error())};
+    if (auto saved = co_await save_step(run.impl, row); !saved) {
+        co_return store_failure(saved.error());
     }
     connectors::StepCall call{
         run.claimed.run.id, row.step_id, step.action, row.attempt, std::move(with)};
     Stop kind = Stop::failed;
     auto result = co_await timed_call(run, step, connector, std::move(call), kind);
     fill_row(run, step, row, result);
-    auto saved = co_await save_step(run.impl, row);
-    if (!saved) {
-        co_return CallOutcome{std::move(result), kind, store_failure(saved.error())};
+    if (item_outputs != nullptr) {
+        item_outputs->push_back(std::move(result.output));
+    } else {
+        context["steps"][step.id] = json{{"output", std::move(result.output)}, {"status", row.status}};
     }
-    co_return CallOutcome{std::move(result), kind, std::nullopt};
-}
-
-StepFailure call_failure(const CallOutcome& outcome, std::string error, int attempt) {
-    return StepFailure{std::move(error),
-                       outcome.result.retryable,
-                       outcome.kind,
-                       attempt,
-                       {},
-                       outcome.result.retry_after_ms};
-}
-
-// Calls the connector once for the step and puts its output in the context.
-asio::awaitable<std::optional<StepFailure>> call_step(RunContext& run,
-                                                      const Step& step,
-                                                      store::StepRow& row,
-                                                      connectors::Connector& connector,
-                                                      json& with,
-                                                      json& context) {
-    auto outcome = co_await record_call(run, step, row, connector, with);
-    if (outcome.store_error) {
-        co_return outcome.store_error;
+    if (auto saved = co_await save_step(run.impl, row); !saved) {
+        co_return store_failure(saved.error());
     }
-    context["steps"][step.id] = json{{"output", outcome.result.output}, {"status", row.status}};
-    if (!outcome.result.ok) {
-        co_return call_failure(outcome, row.error, row.attempt);
+    if (!result.ok) {
+        co_return StepFailure{row.error, result.retryable, kind, row.attempt, {}, result.retry_after_ms};
     }
     co_return std::nullopt;
 }
+#pragma GCC diagnostic pop
 
 // This try's number: one more than the recorded try that failed or was cut short.
 int step_attempt(const store::StepRow* earlier) {
@@ -701,16 +681,11 @@ asio::awaitable<std::optional<StepFailure>> run_item(RunContext& run,
         co_return co_await fail_step(
             run, step, row, "item " + std::to_string(index) + ": " + with.error().log_text);
     }
-    auto outcome = co_await record_call(run, step, row, connector, *with);
-    if (outcome.store_error) {
-        co_return outcome.store_error;
+    auto failure = co_await call_step(run, step, row, connector, *with, context, &outputs);
+    if (failure && failure->kind != Stop::store_error) {
+        failure->error = "item " + std::to_string(index) + ": " + failure->error;
     }
-    outputs.push_back(outcome.result.output);
-    if (!outcome.result.ok) {
-        co_return call_failure(outcome, "item " + std::to_string(index) + ": " + row.error,
-                               row.attempt);
-    }
-    co_return std::nullopt;
+    co_return failure;
 }
 
 // Records a for_each step's own row: its output is the list of item outputs.
@@ -796,7 +771,7 @@ asio::awaitable<std::optional<StepFailure>> run_step(RunContext& run,
     if (!with) {
         co_return co_await fail_step(run, step, row, with.error().log_text);
     }
-    co_return co_await call_step(run, step, row, **connector, *with, context);
+    co_return co_await call_step(run, step, row, **connector, *with, context, nullptr);
 }
 
 // Why the run must not start its next step, if it must not.

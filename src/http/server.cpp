@@ -98,6 +98,7 @@ void log_access(const Access& a) {
 }
 
 /// A TLS context for the listener from PEM files; TLS 1.2 and later only.
+// Limitation: the files are read once at start-up; a renewed certificate needs a restart.
 Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const std::string& cert,
                                                              const std::string& key) {
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
@@ -205,7 +206,7 @@ asio::awaitable<void> Server::Impl::run_tls_session(beast::tcp_stream plain, std
             ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_HTTP_REQUEST) {
             static constexpr std::string_view kPlainAnswer =
                 "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
-                "Content-Length: 48\r\nConnection: close\r\n\r\n"
+                "Content-Length: 49\r\nConnection: close\r\n\r\n"
                 "{\"error\":\"plain HTTP sent to the HTTPS listener\"}";
             co_await asio::async_write(stream.next_layer(), asio::buffer(kPlainAnswer), kTuple);
         }

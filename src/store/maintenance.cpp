@@ -59,6 +59,9 @@ Result<void> delete_by_id(Connection& db, const char* sql, const std::string& id
 
 }  // namespace
 
+// Limitation: workflow definitions no run refers to any more are kept (they are few and small).
+// Limitation: a deleted run no longer counts for staleness guards; an event older than the
+// retention that arrives late is compared only with the runs still stored.
 Result<PurgeResult> purge_batch(Connection& db, std::int64_t cutoff_ms, int max_rows) {
     PurgeResult result;
     auto runs = select_ids(db, kExpiredRuns, cutoff_ms, max_rows);

@@ -36,6 +36,26 @@ ACCESS_TEXT = re.compile(
 )
 
 
+class JsonHookflow(Hookflow):
+    """A server logging JSON lines: the port comes from the `address` key."""
+
+    def _wait_listening(self):
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            for line in self.lines():
+                try:
+                    doc = json.loads(line)
+                except ValueError:
+                    continue
+                if doc.get("msg") == "server listening":
+                    return int(doc["address"].rsplit(":", 1)[1])
+            if self.proc.poll() is not None:
+                time.sleep(0.1)
+                raise RuntimeError("hookflow exited before listening:\n" + self.output())
+            time.sleep(0.05)
+        raise RuntimeError("hookflow did not log `server listening`:\n" + self.output())
+
+
 def deliver_many(server, count, prefix, event_type="test.none"):
     """Posts `count` signed events; returns their answers' JSON."""
     answers = []
@@ -84,9 +104,11 @@ class AccessLogTest(unittest.TestCase):
 
 class LogRotationTest(unittest.TestCase):
     def start_json(self, max_files):
-        return start_hookflow(self, config={"log": {
+        server = JsonHookflow(config={"log": {
             "format": "json", "file": "logs/hookflow.log", "max_size": "4KB",
             "max_files": max_files}})
+        self.addCleanup(server.cleanup)
+        return server.start()
 
     def read_files(self, server):
         files = sorted(glob.glob(os.path.join(server.dir, "logs", "hookflow*.log")))
