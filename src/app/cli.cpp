@@ -29,13 +29,13 @@ std::string summary(const engine::Workflow& workflow) {
     for (const auto& event : workflow.on.events) {
         events += (events.empty() ? "" : ", ") + event;
     }
-    std::string steps;
+    std::string actions;
     for (const auto& step : workflow.steps) {
-        steps += (steps.empty() ? "" : " -> ") + step.id;
+        actions += (actions.empty() ? "" : ", ") + step.uses;
     }
-    return workflow.file + ": " + workflow.name + ": on " + workflow.on.source + " [" +
-           (events.empty() ? "*" : events) + "], " + std::to_string(workflow.steps.size()) +
-           " steps: " + steps;
+    auto count = workflow.steps.size();
+    return workflow.name + ": on " + workflow.on.source + " [" + (events.empty() ? "*" : events) +
+           "], " + std::to_string(count) + (count == 1 ? " step (" : " steps (") + actions + ")";
 }
 
 }  // namespace

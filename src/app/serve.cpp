@@ -199,6 +199,7 @@ int serve(const std::string& config_path) {
 
     s.engine = std::make_unique<engine::Engine>(
         s.io.get_executor(), *s.store, *s.connectors, config->engine, SystemClock::instance());
+    s.engine->configure(engine::run_settings(*config));
     s.ingest = std::make_unique<ingest::Ingest>(
         std::move(sources).value(), *s.store, SystemClock::instance(), [&s] { s.engine->wake(); });
     auto active = std::make_shared<const engine::WorkflowSet>(workflows.workflows);

@@ -1,8 +1,12 @@
 #include "app/workflows.hpp"
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <tuple>
+
+#include <hookflow/engine/engine.hpp>
 
 namespace hookflow::app {
 
@@ -70,10 +74,33 @@ engine::LoadOutcome load_checked_workflows(const config::Config& config,
                  "workflow name '" + workflow->name + "' is also used by " + seen->second});
         }
     }
+    std::vector<std::string> secrets;
+    for (const auto& [name, secret] : config.secrets) {
+        secrets.push_back(name);
+    }
+    auto types = engine::run_settings(config).connector_types;
+    auto type_of = [&types, &connectors](const std::string& connector) -> std::string {
+        auto found = types.find(connector);
+        if (found != types.end()) {
+            return found->second;
+        }
+        return connectors.find(connector) != nullptr ? connector : "";
+    };
     for (const auto& workflow : outcome.workflows) {
         auto errors = engine::check_references(*workflow, sources, action_exists, connector_exists);
+        auto fields = engine::check_actions(*workflow, type_of);
+        auto unknown = engine::check_secrets(*workflow, secrets);
+        for (const auto* more : {&fields, &unknown}) {
+            errors.insert(errors.end(), more->begin(), more->end());
+        }
         outcome.errors.insert(outcome.errors.end(), errors.begin(), errors.end());
     }
+    // One file's errors together, in the order they appear in it.
+    std::stable_sort(outcome.errors.begin(),
+                     outcome.errors.end(),
+                     [](const engine::LoadError& a, const engine::LoadError& b) {
+                         return std::tie(a.file, a.line, a.col) < std::tie(b.file, b.line, b.col);
+                     });
     return outcome;
 }
 

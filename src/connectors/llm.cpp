@@ -211,14 +211,14 @@ class LlmConnector final : public ConnectorBase {
         auto text = choice->value("/message/content"_json_pointer, nlohmann::json());
         auto usage = body.value("usage", nlohmann::json());
         result.ok = true;
-        result.output = {{"text", text},
-                         {"usage",
-                          {{"input_tokens", count(usage, "prompt_tokens")},
-                           {"output_tokens", count(usage, "completion_tokens")},
-                           {"total_tokens",
-                            count(usage, "prompt_tokens") + count(usage, "completion_tokens")}}},
-                         {"model", body.value("model", nlohmann::json())},
-                         {"stop_reason", choice->value("finish_reason", nlohmann::json())}};
+        result.output = {
+            {"text", text},
+            {"usage",
+             {{"input_tokens", count(usage, "prompt_tokens")},
+              {"output_tokens", count(usage, "completion_tokens")},
+              {"total_tokens", count(usage, "prompt_tokens") + count(usage, "completion_tokens")}}},
+            {"model", body.value("model", nlohmann::json())},
+            {"stop_reason", choice->value("finish_reason", nlohmann::json())}};
     }
 
     static void read_anthropic(const HttpResponse& response, StepResult& result) {
@@ -241,14 +241,14 @@ class LlmConnector final : public ConnectorBase {
         }
         auto usage = body.value("usage", nlohmann::json());
         result.ok = true;
-        result.output = {{"text", text},
-                         {"usage",
-                          {{"input_tokens", count(usage, "input_tokens")},
-                           {"output_tokens", count(usage, "output_tokens")},
-                           {"total_tokens",
-                            count(usage, "input_tokens") + count(usage, "output_tokens")}}},
-                         {"model", body.value("model", nlohmann::json())},
-                         {"stop_reason", body.value("stop_reason", nlohmann::json())}};
+        result.output = {
+            {"text", text},
+            {"usage",
+             {{"input_tokens", count(usage, "input_tokens")},
+              {"output_tokens", count(usage, "output_tokens")},
+              {"total_tokens", count(usage, "input_tokens") + count(usage, "output_tokens")}}},
+            {"model", body.value("model", nlohmann::json())},
+            {"stop_reason", body.value("stop_reason", nlohmann::json())}};
     }
 
     /// `json: true`: the answer's text must parse; its value goes to `output.json`.

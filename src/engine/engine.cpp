@@ -26,8 +26,8 @@
 #include <hookflow/common/ids.hpp>
 #include <hookflow/common/log.hpp>
 #include <hookflow/common/metrics.hpp>
-#include <hookflow/engine/engine.hpp>
 #include <hookflow/connectors/actions.hpp>
+#include <hookflow/engine/engine.hpp>
 #include <hookflow/engine/expression.hpp>
 #include <hookflow/engine/redact.hpp>
 #include <hookflow/store/awaitable.hpp>
@@ -403,7 +403,8 @@ asio::awaitable<Result<bool>> check_condition(RunContext& run,
     }
     auto holds = evaluate(step.if_expr, context, run.impl.clock);
     if (!holds) {
-        co_return make_error(Errc::expression, "step '" + step.id + "': if: " + holds.error().log_text);
+        co_return make_error(Errc::expression,
+                             "step '" + step.id + "': if: " + holds.error().log_text);
     }
     if (truthy(*holds)) {
         co_return true;
@@ -532,13 +533,15 @@ asio::awaitable<std::optional<StepFailure>> call_step(RunContext& run,
     if (item_outputs != nullptr) {
         item_outputs->push_back(std::move(result.output));
     } else {
-        context["steps"][step.id] = json{{"output", std::move(result.output)}, {"status", row.status}};
+        context["steps"][step.id] =
+            json{{"output", std::move(result.output)}, {"status", row.status}};
     }
     if (auto saved = co_await save_step(run.impl, row); !saved) {
         co_return store_failure(saved.error());
     }
     if (!result.ok) {
-        co_return StepFailure{row.error, result.retryable, kind, row.attempt, {}, result.retry_after_ms};
+        co_return StepFailure{
+            row.error, result.retryable, kind, row.attempt, {}, result.retry_after_ms};
     }
     co_return std::nullopt;
 }
@@ -563,9 +566,9 @@ Result<json> render_with(const RunContext& run, const Step& step, const json& co
     for (auto it = step.with.begin(); it != step.with.end(); ++it) {
         auto rendered = render(it.value(), context, run.impl.clock);
         if (!rendered) {
-            return make_error(Errc::expression,
-                              "step '" + step.id + "': with." + it.key() + ": " +
-                                  rendered.error().log_text);
+            return make_error(
+                Errc::expression,
+                "step '" + step.id + "': with." + it.key() + ": " + rendered.error().log_text);
         }
         out[it.key()] = std::move(*rendered);
     }
@@ -596,10 +599,10 @@ std::optional<std::string> missing_required(const RunContext& run,
         }
         auto written = step.with.contains(name) ? template_text(step.with[name]) : "";
         return "step '" + step.id + "': with." + name + " is required but " +
-               (written.empty() ? std::string("is not set")
-                                : "'" + written + "' rendered " +
-                                      (value == with.end() || value->is_null() ? "null"
-                                                                               : "empty")) +
+               (written.empty()
+                    ? std::string("is not set")
+                    : "'" + written + "' rendered " +
+                          (value == with.end() || value->is_null() ? "null" : "empty")) +
                "; nothing was sent";
     }
     return std::nullopt;
@@ -612,9 +615,8 @@ Result<connectors::Connector*> step_connector(const RunContext& run, const Step&
         return make_error(Errc::connector, "unknown connector '" + step.connector + "'");
     }
     if (!connector->has_action(step.action)) {
-        return make_error(
-            Errc::connector,
-            "connector '" + step.connector + "' has no action '" + step.action + "'");
+        return make_error(Errc::connector,
+                          "connector '" + step.connector + "' has no action '" + step.action + "'");
     }
     return connector;
 }
@@ -689,9 +691,12 @@ asio::awaitable<std::optional<StepFailure>> run_item(RunContext& run,
 }
 
 // Records a for_each step's own row: its output is the list of item outputs.
-asio::awaitable<std::optional<StepFailure>> finish_for_each(
-    RunContext& run, const Step& step, store::StepRow row, json& context, json outputs,
-    std::optional<StepFailure> failure) {
+asio::awaitable<std::optional<StepFailure>> finish_for_each(RunContext& run,
+                                                            const Step& step,
+                                                            store::StepRow row,
+                                                            json& context,
+                                                            json outputs,
+                                                            std::optional<StepFailure> failure) {
     row.status = failure ? "failed" : "succeeded";
     row.error = failure ? run.redactor().text(failure->error) : "";
     row.finished_at_ms = run.impl.clock.now_ms();
@@ -737,11 +742,8 @@ asio::awaitable<std::optional<StepFailure>> run_for_each(RunContext& run,
     co_return co_await finish_for_each(run, step, row, context, std::move(outputs), failure);
 }
 
-asio::awaitable<std::optional<StepFailure>> run_step(RunContext& run,
-                                                     const Step& step,
-                                                     int position,
-                                                     const Recorded& recorded,
-                                                     json& context) {
+asio::awaitable<std::optional<StepFailure>> run_step(
+    RunContext& run, const Step& step, int position, const Recorded& recorded, json& context) {
     auto earlier = recorded.find(step.id);
     store::StepRow row;
     row.run_id = run.claimed.run.id;
@@ -793,7 +795,9 @@ std::optional<StepFailure> stop_before_step(const RunContext& run) {
 
 // Runs the workflow's steps in order, resuming after those a previous attempt finished.
 // Renders the workflow's `env:` into the context before the first step.
-std::optional<StepFailure> render_env(const RunContext& run, const Workflow& workflow, json& context) {
+std::optional<StepFailure> render_env(const RunContext& run,
+                                      const Workflow& workflow,
+                                      json& context) {
     for (auto it = workflow.env.begin(); it != workflow.env.end(); ++it) {
         auto value = render(it.value(), context, run.impl.clock);
         if (!value) {
@@ -852,14 +856,18 @@ std::optional<json> recorded_entry(const Step& step, const store::StepRow* row) 
         return json{{"output", parse_or_null(row->output_json)}, {"status", "succeeded"}};
     }
     if (row->status == "failed" && step.continue_on_error) {
-        return json{
-            {"output", parse_or_null(row->output_json)}, {"status", "failed"}, {"error", row->error}};
+        return json{{"output", parse_or_null(row->output_json)},
+                    {"status", "failed"},
+                    {"error", row->error}};
     }
     return std::nullopt;
 }
 
 // A step with `continue_on_error` that failed: recorded as failed, and the run goes on.
-void continue_after(const RunContext& run, const Step& step, const StepFailure& failure, json& context) {
+void continue_after(const RunContext& run,
+                    const Step& step,
+                    const StepFailure& failure,
+                    json& context) {
     auto& entry = context["steps"][step.id];
     if (!entry.is_object()) {
         entry = json{{"output", nullptr}};

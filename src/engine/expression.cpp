@@ -544,7 +544,6 @@ std::optional<std::int64_t> as_int(const json& value) {
     return std::nullopt;
 }
 
-
 std::string describe_types(const json& a, const json& b) {
     return std::string(a.type_name()) + " and " + b.type_name();
 }
@@ -799,8 +798,7 @@ class Evaluator {
 
 void collect_members(const Node& node, std::string_view root, std::vector<std::string>& out) {
     bool names_member = (node.kind == NodeKind::member || node.kind == NodeKind::index) &&
-                        node.children[0]->kind == NodeKind::root &&
-                        node.children[0]->name == root;
+                        node.children[0]->kind == NodeKind::root && node.children[0]->name == root;
     if (names_member && node.kind == NodeKind::member) {
         out.push_back(node.name);
     } else if (names_member && node.children[1]->kind == NodeKind::literal &&

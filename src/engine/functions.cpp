@@ -49,9 +49,9 @@ Error wrong_type(std::string_view function,
                  std::string_view expected,
                  const json& got,
                  std::size_t col) {
-    return fail(std::string(function) + "() needs " + std::string(expected) + ", got " +
-                    got.type_name(),
-                col);
+    return fail(
+        std::string(function) + "() needs " + std::string(expected) + ", got " + got.type_name(),
+        col);
 }
 
 std::string dump(const json& value) {
@@ -264,7 +264,8 @@ Result<json> format(const std::vector<json>& args, std::size_t col) {
         auto close = pattern.find('}', i);
         auto digits = pattern.substr(i + 1, close == std::string::npos ? 0 : close - i - 1);
         if (digits.empty() || digits.size() > 2 ||
-            !std::all_of(digits.begin(), digits.end(), [](char d) { return d >= '0' && d <= '9'; })) {
+            !std::all_of(
+                digits.begin(), digits.end(), [](char d) { return d >= '0' && d <= '9'; })) {
             return fail("format() placeholders are {0}, {1}, ... ('{{' for a brace)", col);
         }
         auto index = static_cast<std::size_t>(std::stoi(digits)) + 1;
@@ -273,8 +274,8 @@ Result<json> format(const std::vector<json>& args, std::size_t col) {
         }
         out += as_text(args[index]);
         if (out.size() > kMaxStringBytes) {
-            return fail(
-                "format() result longer than " + std::to_string(kMaxStringBytes) + " bytes", col);
+            return fail("format() result longer than " + std::to_string(kMaxStringBytes) + " bytes",
+                        col);
         }
         i = close;
     }
@@ -397,13 +398,15 @@ Result<json> format_time(const json& value, const json& pattern, std::size_t col
     } else if (value.is_string()) {
         auto parsed = parse_rfc3339(value.get<std::string>());
         if (!parsed) {
-            return fail("formatTime() needs unix seconds or an RFC 3339 time such as "
-                        "2026-01-31T09:30:00Z",
-                        col);
+            return fail(
+                "formatTime() needs unix seconds or an RFC 3339 time such as "
+                "2026-01-31T09:30:00Z",
+                col);
         }
         seconds = *parsed;
     } else {
-        return wrong_type("formatTime", "a number of unix seconds or an RFC 3339 string", value, col);
+        return wrong_type(
+            "formatTime", "a number of unix seconds or an RFC 3339 string", value, col);
     }
     auto t = static_cast<std::time_t>(seconds);
     std::tm tm{};

@@ -30,7 +30,8 @@ std::string percent_encoded(const std::string& value) {
 }
 
 std::string json_escaped(const std::string& value) {
-    auto dumped = nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    auto dumped =
+        nlohmann::json(value).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     return dumped.substr(1, dumped.size() - 2);
 }
 

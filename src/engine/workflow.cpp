@@ -17,8 +17,8 @@
 
 #include "expression_internal.hpp"
 #include <hookflow/common/crypto.hpp>
-#include <hookflow/connectors/actions.hpp>
 #include <hookflow/config/config.hpp>
+#include <hookflow/connectors/actions.hpp>
 #include <hookflow/engine/expression.hpp>
 #include <hookflow/engine/workflow.hpp>
 
@@ -524,12 +524,18 @@ class WorkflowParser {
                 continue;
             }
             if (all_steps_.count(id) != 0 && where.rfind("env.", 0) != 0) {
-                error(mark, where + ": 'steps." + id + "' is a later step; only earlier steps can be read");
+                error(
+                    mark,
+                    where + ": 'steps." + id + "' is a later step; only earlier steps can be read");
             } else if (all_steps_.count(id) != 0) {
-                error(mark, where + ": 'steps." + id + "' cannot be read in env (env is rendered before any step)");
+                error(mark,
+                      where + ": 'steps." + id +
+                          "' cannot be read in env (env is rendered before any step)");
             } else {
                 std::vector<std::string> ids(all_steps_.begin(), all_steps_.end());
-                error(mark, where + ": 'steps." + id + "' is not a step of this workflow" + suggestion(id, ids));
+                error(mark,
+                      where + ": 'steps." + id + "' is not a step of this workflow" +
+                          suggestion(id, ids));
             }
         }
         if (auto secrets = detail::referenced_members(expression, "secrets")) {

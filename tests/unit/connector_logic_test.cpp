@@ -7,10 +7,9 @@
 
 #include <gtest/gtest.h>
 
+#include "../../src/connectors/connector_base.hpp"
 #include <hookflow/config/config.hpp>
 #include <hookflow/connectors/rest_client.hpp>
-
-#include "../../src/connectors/connector_base.hpp"
 
 namespace {
 
@@ -104,8 +103,7 @@ TEST(TokenBucket, SavesNoMoreThanBurst) {
     EXPECT_EQ(bucket.reserve(t0 + 60s), 100ms);
 }
 
-hookflow::config::ConnectorConfig block(
-    std::map<std::string, hookflow::config::Setting> settings) {
+hookflow::config::ConnectorConfig block(std::map<std::string, hookflow::config::Setting> settings) {
     hookflow::config::ConnectorConfig config;
     config.name = "slack";
     config.settings = std::move(settings);
@@ -158,8 +156,8 @@ TEST(ConnectorSettings, BadValues_NameTheKey) {
 }
 
 TEST(SecretKey, CredentialWordsOnly) {
-    for (const char* key : {"api_key", "token", "bot_token", "signing_secret", "password",
-                            "webhook_url", "apikey"}) {
+    for (const char* key :
+         {"api_key", "token", "bot_token", "signing_secret", "password", "webhook_url", "apikey"}) {
         EXPECT_TRUE(secret_key(key)) << key;
     }
     for (const char* key : {"max_tokens", "model", "flavor", "auth_header", "keyboard"}) {

@@ -836,4 +836,398 @@ TEST_F(ConnectorFixture, HttpRequest_StatusHeadersParsedBody) {
     EXPECT_EQ(body_of(server_->requests().at(0)), R"({"a":1})");
 }
 
+// ---- pool limits, idle expiry, redirects, rate limits and the connectors' newer actions ----
+
+/// Runs every task at once on `ioc` and returns their results in order.
+std::vector<hookflow::Result<HttpResponse>> run_all(asio::io_context& ioc,
+                                                    RestClient& client,
+                                                    std::vector<HttpRequest> requests) {
+    std::vector<hookflow::Result<HttpResponse>> out(
+        requests.size(), hookflow::make_error(hookflow::Errc::network, "unset"));
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        asio::co_spawn(
+            ioc,
+            [&, i]() -> asio::awaitable<void> { out[i] = co_await client.send(requests[i]); },
+            asio::detached);
+    }
+    ioc.restart();
+    ioc.run();
+    return out;
+}
+
+TEST(RestClient, MaxConnectionsOne_ConcurrentRequestsShareOneConnection) {
+    MockServer server([](const std::string&) { return json_answer(200, R"({"ok":true})"); });
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+    std::vector<HttpRequest> requests;
+    for (int i = 0; i < 4; ++i) {
+        auto request = get(server, "/n" + std::to_string(i));
+        request.max_connections = 1;
+        requests.push_back(request);
+    }
+
+    auto results = run_all(ioc, client, requests);
+
+    for (const auto& result : results) {
+        ASSERT_TRUE(result.ok()) << result.error().log_text;
+        EXPECT_EQ(result->status, 200);
+    }
+    EXPECT_EQ(server.accepted(), 1u);
+    EXPECT_EQ(client.connections_opened(), 1u);
+    EXPECT_EQ(server.requests().size(), 4u);
+}
+
+TEST(RestClient, MaxConnectionsTwo_AtMostTwoOpen) {
+    MockServer server([](const std::string&) { return json_answer(200, "{}"); });
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+    std::vector<HttpRequest> requests(6, get(server, "/x"));
+    for (auto& request : requests) {
+        request.max_connections = 2;
+    }
+
+    auto results = run_all(ioc, client, requests);
+
+    for (const auto& result : results) {
+        ASSERT_TRUE(result.ok()) << result.error().log_text;
+    }
+    EXPECT_EQ(server.accepted(), 2u);
+}
+
+TEST(RestClient, IdleTimeoutPassed_NewConnection) {
+    MockServer server([](const std::string&) { return json_answer(200, "{}"); });
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+    auto request = get(server, "/x");
+    request.idle_timeout = std::chrono::milliseconds(100);
+
+    ASSERT_TRUE(run(ioc, client.send(request)).ok());
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    ASSERT_TRUE(run(ioc, client.send(request)).ok());
+
+    EXPECT_EQ(server.accepted(), 2u);
+}
+
+TEST(RestClient, CorruptGzip_StepErrorThenNextCallSucceeds) {
+    int calls = 0;
+    MockServer server([&](const std::string&) {
+        ++calls;
+        Canned canned = json_answer(200, "{}");
+        if (calls == 1) {
+            canned.body = "short";
+            canned.headers.emplace_back("Content-Encoding", "gzip");  // corrupt gzip
+        }
+        return canned;
+    });
+    asio::io_context ioc;
+    RestClient client(ioc.get_executor());
+
+    auto first = run(ioc, client.send(get(server, "/a")));
+    ASSERT_FALSE(first.ok());
+    EXPECT_EQ(first.error().log_text,
+              "gzip response body is corrupt or larger than 16777216 bytes");
+    auto second = run(ioc, client.send(get(server, "/b")));
+    ASSERT_TRUE(second.ok()) << second.error().log_text;
+    EXPECT_EQ(second->status, 200);
+}
+
+class ConnectorCase : public ::testing::Test {
+  protected:
+    /// Builds the one connector `name` of `type` against `server_` with extra settings.
+    hookflow::connectors::Connector& connector(
+        const std::string& name,
+        const std::string& path,
+        std::map<std::string, hookflow::config::Setting> settings) {
+        hookflow::config::Config config;
+        auto base = "http://127.0.0.1:" + std::to_string(server_->port()) + path;
+        config.connectors[name] = block(name, base, std::move(settings));
+        auto built = hookflow::connectors::Registry::build(config, client_);
+        EXPECT_TRUE(built.ok()) << built.error().log_text;
+        registry_ = std::move(built.value());
+        return *registry_->find(name);
+    }
+
+    StepResult call(hookflow::connectors::Connector& target,
+                    const std::string& action,
+                    nlohmann::json with) {
+        StepCall step;
+        step.run_id = "run_1";
+        step.step_id = "step_a";
+        step.action = action;
+        step.with = std::move(with);
+        return run(ioc_, target.call(step));
+    }
+
+    void serve(MockServer::Handler handler) { server_ = std::make_unique<MockServer>(handler); }
+
+    asio::io_context ioc_;
+    RestClient client_{ioc_.get_executor()};
+    std::unique_ptr<MockServer> server_;
+    std::unique_ptr<hookflow::connectors::Registry> registry_;
+};
+
+TEST_F(ConnectorCase, StripePaginate_CollectsDataAcrossPagesWithAccountAndVersion) {
+    serve([](const std::string& raw) {
+        if (request_line(raw).find("starting_after=cus_2") != std::string::npos) {
+            return json_answer(200,
+                               R"({"object":"list","data":[{"id":"cus_3"}],"has_more":false})");
+        }
+        return json_answer(
+            200, R"({"object":"list","data":[{"id":"cus_1"},{"id":"cus_2"}],"has_more":true})");
+    });
+    auto& stripe = connector(
+        "stripe", "", {{"api_key", {"sk_test_X", ""}}, {"api_version", {"2024-06-20", ""}}});
+
+    auto result = call(stripe,
+                       "request",
+                       {{"path", "/v1/customers"},
+                        {"query", {{"limit", 2}}},
+                        {"account", "acct_123"},
+                        {"paginate", true}});
+
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_EQ(result.output.dump(),
+              R"({"data":[{"id":"cus_1"},{"id":"cus_2"},{"id":"cus_3"}],"has_more":false,)"
+              R"("object":"list","pages":2})");
+    auto requests = server_->requests();
+    ASSERT_EQ(requests.size(), 2u);
+    EXPECT_EQ(request_line(requests[0]), "GET /v1/customers?limit=2 HTTP/1.1");
+    EXPECT_EQ(request_line(requests[1]), "GET /v1/customers?limit=2&starting_after=cus_2 HTTP/1.1");
+    EXPECT_EQ(header_of(requests[1], "Stripe-Account"), "acct_123");
+    EXPECT_EQ(header_of(requests[1], "Stripe-Version"), "2024-06-20");
+}
+
+TEST_F(ConnectorCase, StripePaginate_BoundedByMaxPages) {
+    serve([](const std::string&) {
+        return json_answer(200, R"({"object":"list","data":[{"id":"x"}],"has_more":true})");
+    });
+    auto& stripe = connector("stripe", "", {{"api_key", {"sk_test_X", ""}}});
+
+    auto result =
+        call(stripe, "request", {{"path", "/v1/charges"}, {"paginate", true}, {"max_pages", 3}});
+
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_EQ(result.output["pages"], 3);
+    EXPECT_EQ(result.output["has_more"], true);
+    EXPECT_EQ(result.output["data"].size(), 3u);
+    EXPECT_EQ(server_->requests().size(), 3u);
+}
+
+TEST_F(ConnectorCase, HubspotFindContact_SearchBodyAndFirstResult) {
+    serve([](const std::string&) {
+        return from_fixture("hubspot/contacts_search_by_email_200.json");
+    });
+    auto& crm = connector("crm", "", {{"token", {"pat-na1-X", ""}}, {"flavor", {"hubspot", ""}}});
+
+    auto result = call(crm, "find_contact", {{"email", "bryan.cooper@example.com"}});
+
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_EQ(result.output["id"], "512");
+    EXPECT_EQ(result.output["properties"]["firstname"], "Bryan");
+    auto raw = server_->requests().at(0);
+    EXPECT_EQ(request_line(raw), "POST /crm/v3/objects/contacts/search HTTP/1.1");
+    EXPECT_EQ(header_of(raw, "Authorization"), "Bearer pat-na1-X");
+    EXPECT_EQ(
+        body_of(raw),
+        fixture("hubspot/contacts_search_by_email_200.json")["request"]["body"].get<std::string>());
+}
+
+TEST_F(ConnectorCase, HubspotFindContact_NoResultIsNull) {
+    serve([](const std::string&) { return json_answer(200, R"({"total":0,"results":[]})"); });
+    auto& crm = connector("crm", "", {{"token", {"t", ""}}, {"flavor", {"hubspot", ""}}});
+
+    auto result = call(crm, "find_contact", {{"email", "nobody@example.com"}});
+
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_TRUE(result.output.is_null());
+}
+
+TEST_F(ConnectorCase, HubspotUpdateContact_PatchWithCustomAuthHeader) {
+    serve([](const std::string&) { return from_fixture("hubspot/contact_update_200.json"); });
+    auto& crm = connector("crm",
+                          "",
+                          {{"token", {"tok_1", ""}},
+                           {"flavor", {"hubspot", ""}},
+                           {"auth_header", {"X-Api-Key", ""}}});
+
+    auto result = call(crm, "update_contact", {{"id", "512"}, {"properties", {{"tier", "gold"}}}});
+
+    ASSERT_TRUE(result.ok) << result.error;
+    auto raw = server_->requests().at(0);
+    EXPECT_EQ(request_line(raw), "PATCH /crm/v3/objects/contacts/512 HTTP/1.1");
+    EXPECT_EQ(header_of(raw, "X-Api-Key"), "tok_1");
+    EXPECT_EQ(header_of(raw, "Authorization"), "");
+    EXPECT_EQ(body_of(raw), R"({"properties":{"tier":"gold"}})");
+    EXPECT_EQ(result.request["headers"]["X-Api-Key"], "***");
+}
+
+TEST_F(ConnectorCase, CrmPlainFlavor_HasNoHubspotActions) {
+    serve([](const std::string&) { return json_answer(200, "{}"); });
+    auto& crm = connector("crm", "", {{"token", {"t", ""}}});
+    EXPECT_FALSE(crm.has_action("find_contact"));
+    EXPECT_TRUE(crm.has_action("request"));
+}
+
+TEST_F(ConnectorCase, AnthropicChat_RequestShapeHeadersAndJson) {
+    serve([](const std::string&) {
+        return json_answer(
+            200,
+            R"({"content":[{"type":"text","text":"```json\n{\"tier\":\"high\"}\n```"}],)"
+            R"("model":"claude-x","stop_reason":"end_turn",)"
+            R"("usage":{"input_tokens":12,"output_tokens":7}})");
+    });
+    auto& llm = connector("llm",
+                          "",
+                          {{"api_key", {"sk-ant-X", ""}},
+                           {"flavor", {"anthropic", ""}},
+                           {"model", {"claude-x", ""}}});
+
+    auto result = call(llm,
+                       "chat",
+                       {{"system", "Classify."},
+                        {"prompt", "Payment failed"},
+                        {"json", true},
+                        {"temperature", 0}});
+
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_EQ(result.output["json"], (nlohmann::json{{"tier", "high"}}));
+    EXPECT_EQ(result.output["usage"]["input_tokens"], 12);
+    EXPECT_EQ(result.output["usage"]["output_tokens"], 7);
+    auto raw = server_->requests().at(0);
+    EXPECT_EQ(request_line(raw), "POST /v1/messages HTTP/1.1");
+    EXPECT_EQ(header_of(raw, "x-api-key"), "sk-ant-X");
+    EXPECT_EQ(header_of(raw, "anthropic-version"), "2023-06-01");
+    EXPECT_EQ(header_of(raw, "Authorization"), "");
+    EXPECT_EQ(body_of(raw),
+              R"({"model":"claude-x","max_tokens":1024,"system":"Classify.\n\nAnswer with one )"
+              R"(JSON value only: no prose, no code fences.","messages":[{"role":"user",)"
+              R"("content":"Payment failed"}],"temperature":0})");
+    EXPECT_EQ(result.request["headers"]["x-api-key"], "***");
+}
+
+TEST_F(ConnectorCase, OpenAiJson_ResponseFormatAndUnparseableAnswerFails) {
+    serve([](const std::string&) {
+        return json_answer(200, R"({"choices":[{"message":{"content":"not json"}}]})");
+    });
+    auto& llm = connector("llm", "/v1", {{"model", {"m", ""}}});
+
+    auto result = call(llm, "chat", {{"prompt", "Hi"}, {"json", true}});
+
+    EXPECT_FALSE(result.ok);
+    EXPECT_EQ(result.error, "llm: json was requested but the answer is not JSON: not json");
+    EXPECT_EQ(body_of(server_->requests().at(0)),
+              R"({"model":"m","messages":[{"role":"user","content":"Hi"}],)"
+              R"("response_format":{"type":"json_object"}})");
+}
+
+TEST_F(ConnectorCase, SendgridCcBccCategories_ExactBody) {
+    serve([](const std::string&) { return json_answer(202, ""); });
+    auto& sendgrid = connector("sendgrid", "", {{"api_key", {"SG.X", ""}}});
+
+    auto result = call(sendgrid,
+                       "send",
+                       {{"to", "a@example.com"},
+                        {"cc", {"b@example.com"}},
+                        {"bcc", "c@example.com"},
+                        {"from", "billing@example.com"},
+                        {"template_id", "d-1"},
+                        {"dynamic_template_data", {{"amount", 10}}},
+                        {"categories", {"billing"}}});
+
+    ASSERT_TRUE(result.ok) << result.error;
+    EXPECT_EQ(body_of(server_->requests().at(0)),
+              R"({"personalizations":[{"to":[{"email":"a@example.com"}],)"
+              R"("cc":[{"email":"b@example.com"}],"bcc":[{"email":"c@example.com"}],)"
+              R"("dynamic_template_data":{"amount":10}}],"from":{"email":"billing@example.com"},)"
+              R"("template_id":"d-1","categories":["billing"]})");
+}
+
+TEST_F(ConnectorCase, SlackWebhook_PostsTextWithoutTokenOrChannel) {
+    serve([](const std::string&) {
+        Canned canned;
+        canned.status = 400;
+        canned.body = "invalid_payload";
+        return canned;
+    });
+    auto url = "http://127.0.0.1:" + std::to_string(server_->port()) + "/services/T/B/XYZ";
+    hookflow::config::Config config;
+    hookflow::config::ConnectorConfig slack;
+    slack.name = "slack";
+    slack.settings["webhook_url"] = {url, ""};
+    config.connectors["slack"] = slack;
+    auto built = hookflow::connectors::Registry::build(config, client_);
+    ASSERT_TRUE(built.ok());
+
+    auto result = call(*built.value()->find("slack"), "post", {{"text", "hi"}});
+
+    EXPECT_FALSE(result.ok);
+    EXPECT_EQ(result.error, "slack webhook 400: invalid_payload");
+    auto raw = server_->requests().at(0);
+    EXPECT_EQ(request_line(raw), "POST /services/T/B/XYZ HTTP/1.1");
+    EXPECT_EQ(body_of(raw), R"({"text":"hi"})");
+    EXPECT_EQ(result.request["url"], "***");  // the webhook URL is the credential
+}
+
+TEST_F(ConnectorCase, HttpExpectStatus_ListDecides) {
+    serve([](const std::string&) { return json_answer(404, R"({"gone":true})"); });
+    auto& http = connector("http", "", {});
+    auto base = "http://127.0.0.1:" + std::to_string(server_->port());
+
+    auto allowed = call(http, "request", {{"url", base + "/a"}, {"expect_status", {200, 404}}});
+    auto refused = call(http, "request", {{"url", base + "/a"}, {"expect_status", {200}}});
+
+    EXPECT_TRUE(allowed.ok) << allowed.error;
+    EXPECT_EQ(allowed.output["status"], 404);
+    EXPECT_FALSE(refused.ok);
+    EXPECT_EQ(refused.error, "http 404 from " + base + "/a (expected [200])");
+}
+
+TEST_F(ConnectorCase, Redirect_NotFollowedByDefaultNamesLocation) {
+    serve([](const std::string& raw) {
+        if (request_line(raw).starts_with("GET /new")) {
+            return json_answer(200, R"({"moved":true})");
+        }
+        auto canned = json_answer(301, "");
+        canned.headers.emplace_back("Location", "/new");
+        return canned;
+    });
+    auto& http = connector("http", "", {});
+    auto base = "http://127.0.0.1:" + std::to_string(server_->port());
+
+    auto result = call(http, "request", {{"url", base + "/old"}});
+
+    EXPECT_FALSE(result.ok);
+    EXPECT_FALSE(result.retryable);
+    EXPECT_EQ(result.error,
+              "http: answer 301 redirects to /new; redirects are not followed (set "
+              "follow_redirects: true on the connector, or fix its base_url)");
+    EXPECT_EQ(server_->requests().size(), 1u);
+
+    auto& following = connector("http", "", {{"follow_redirects", {"true", ""}}});
+    auto followed = call(following, "request", {{"url", base + "/old"}});
+    ASSERT_TRUE(followed.ok) << followed.error;
+    EXPECT_EQ(followed.output["body"]["moved"], true);
+}
+
+TEST_F(ConnectorCase, RateLimit_WaitsForBudgetWithoutFailing) {
+    serve([](const std::string&) { return json_answer(200, R"({"ok":true})"); });
+    auto& slack = connector("slack",
+                            "",
+                            {{"token", {"xoxb-X", ""}},
+                             {"rate_limit.per_second", {"5", ""}},
+                             {"rate_limit.burst", {"1", ""}}});
+
+    auto start = std::chrono::steady_clock::now();
+    auto first = call(slack, "post", {{"channel", "C1"}, {"text", "a"}});
+    auto second = call(slack, "post", {{"channel", "C1"}, {"text", "b"}});
+    auto third = call(slack, "post", {{"channel", "C1"}, {"text", "c"}});
+    auto elapsed = std::chrono::steady_clock::now() - start;
+
+    EXPECT_TRUE(first.ok && second.ok && third.ok);
+    EXPECT_EQ(first.rate_limit_wait_ms, 0);
+    EXPECT_GT(second.rate_limit_wait_ms + third.rate_limit_wait_ms, 250);
+    EXPECT_GE(elapsed, std::chrono::milliseconds(300));
+    EXPECT_EQ(server_->requests().size(), 3u);
+}
+
 }  // namespace

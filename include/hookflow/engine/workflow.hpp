@@ -124,8 +124,8 @@ std::vector<LoadError> check_references(
 /// Problems with the `with` fields of each step against its action's spec (unknown field,
 /// missing required field). `type_of` gives a connector's type from its name ("" when
 /// unknown; such steps are left to check_references).
-std::vector<LoadError> check_actions(
-    const Workflow& workflow, const std::function<std::string(const std::string&)>& type_of);
+std::vector<LoadError> check_actions(const Workflow& workflow,
+                                     const std::function<std::string(const std::string&)>& type_of);
 
 /// `secrets.NAME` reads whose NAME is not in `secrets`.
 std::vector<LoadError> check_secrets(const Workflow& workflow,
