@@ -38,6 +38,7 @@ std::string_view trim(std::string_view text) {
 }
 
 /// Whether one NO_PROXY entry (already trimmed and lowercased) covers `host`:`port`.
+// Limitation: CIDR entries (`10.0.0.0/8`) are not understood; list addresses one by one.
 bool entry_matches(std::string_view entry, std::string_view host, std::string_view port) {
     if (entry == "*") {
         return true;

@@ -200,13 +200,13 @@ struct Forwarded {
     std::string error;
 };
 
-// Only sources without a public_url need the URL (Twilio signs it); the X-Forwarded-* headers
+// Only Twilio sources without a public_url need the URL (Twilio signs it); X-Forwarded-* headers
 // count only from a peer in server.trusted_proxies.
 Forwarded forwarded_of(const http::Exchange& exchange,
                        const Source& source,
                        const Headers& headers) {
-    if (!source.config.public_url.empty() || exchange.trusted_proxies == nullptr ||
-        exchange.trusted_proxies->empty()) {
+    if (source.config.provider != "twilio" || !source.config.public_url.empty() ||
+        exchange.trusted_proxies == nullptr || exchange.trusted_proxies->empty()) {
         return {};
     }
     auto proto = joined_header(headers, "X-Forwarded-Proto");

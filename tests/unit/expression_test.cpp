@@ -282,4 +282,189 @@ TEST(Render, ExpressionsIn_ListsInnerTexts) {
     EXPECT_TRUE(expressions_in("plain").empty());
 }
 
+TEST(Expression, CentsToUnits_RenderWithoutTrailingZeros) {
+    auto rendered = render(json("Amount: ${{ event.data.object.amount_due / 100 }}"),
+                           json{{"event", {{"data", {{"object", {{"amount_due", 1250}}}}}}}});
+    ASSERT_TRUE(rendered.ok());
+    EXPECT_EQ(*rendered, json("Amount: 12.5"));
+    EXPECT_EQ(eval_ok("1250 / 100"), json(12.5));
+    EXPECT_EQ(eval_ok("7.5 % 2"), json(1.5));
+    EXPECT_EQ(eval_ok("0 - 3 * 2"), json(-6));
+    EXPECT_EQ(eval_error("2.5 / 0"), "expression '2.5 / 0': division by zero at column 5");
+}
+
+TEST(Expression, Trim_RemovesAsciiSpaceAroundUtf8) {
+    EXPECT_EQ(eval_ok("trim('  héllo 🌍\t')"), json("héllo 🌍"));
+    EXPECT_EQ(eval_ok("trim('   ')"), json(""));
+    EXPECT_EQ(eval_ok("trim(null)"), json(nullptr));
+    EXPECT_EQ(eval_error("trim(1)"),
+              "expression 'trim(1)': trim() needs a string, got number at column 1");
+}
+
+TEST(Expression, JoinAndSplit_RoundTrip) {
+    EXPECT_EQ(eval_ok("join(split('a,b,c', ','), ' | ')"), json("a | b | c"));
+    EXPECT_EQ(eval_ok("join(event.data.object.lines, ';')"),
+              json(R"({"id":"il_1"};{"id":"il_2"};{"id":"il_3"})"));
+    EXPECT_EQ(eval_ok("join(split('x', ','))"), json("x"));
+    EXPECT_EQ(eval_ok("join(null, ',')"), json(""));
+    EXPECT_EQ(eval_ok("split('a,,b', ',')"), json({"a", "", "b"}));
+    EXPECT_EQ(eval_ok("split('', ',')"), json({""}));
+    EXPECT_EQ(eval_ok("split('日本🌍', '')"), json({"日", "本", "🌍"}));
+    EXPECT_EQ(eval_ok("split(null, ',')"), json::array());
+    EXPECT_EQ(eval_error("join('a', ',')"),
+              "expression 'join('a', ',')': join() needs an array, got string at column 1");
+    EXPECT_EQ(eval_error("split('a', 1)"),
+              "expression 'split('a', 1)': split() needs a string separator, got number at "
+              "column 1");
+}
+
+TEST(Expression, SplitPastTheItemBound_IsAnError) {
+    std::string many(10001, ',');
+    json ctx = {{"text", many}};
+    auto value = evaluate("split(text, ',')", ctx);
+    ASSERT_FALSE(value.ok());
+    EXPECT_EQ(value.error().log_text,
+              "expression 'split(text, ',')': split() gives more than 10000 items at column 1");
+    EXPECT_EQ(evaluate("length(split(text, ','))", json{{"text", std::string(9999, ',')}})
+                  .value(),
+              json(10000));
+}
+
+TEST(Expression, Format_FillsNumberedPlaceholders) {
+    EXPECT_EQ(eval_ok("format('{0} owes {1}', 'Jenny', 12.5)"), json("Jenny owes 12.5"));
+    EXPECT_EQ(eval_ok("format('{1}{0}{1}', 'a', 'b')"), json("bab"));
+    EXPECT_EQ(eval_ok("format('{{literal}} {0}', null)"), json("{literal} "));
+    EXPECT_EQ(eval_ok("format('plain')"), json("plain"));
+    EXPECT_EQ(eval_error("format('{2}', 'a')"),
+              "expression 'format('{2}', 'a')': format() has no argument for {2} at column 1");
+    EXPECT_EQ(eval_error("format('{x}', 'a')"),
+              "expression 'format('{x}', 'a')': format() placeholders are {0}, {1}, ... ('{{' "
+              "for a brace) at column 1");
+    EXPECT_EQ(eval_error("format(1)"),
+              "expression 'format(1)': format() needs a string as first argument, got number at "
+              "column 1");
+}
+
+TEST(Expression, FromJson_ParsesAndRejects) {
+    EXPECT_EQ(eval_ok("fromJSON('{\"a\": [1, 2]}').a[1]"), json(2));
+    EXPECT_EQ(eval_ok("fromJSON(toJSON(event.data.object.lines))[2].id"), json("il_3"));
+    EXPECT_EQ(eval_ok("fromJSON(null)"), json(nullptr));
+    EXPECT_EQ(eval_error("fromJSON('{nope')"),
+              "expression 'fromJSON('{nope')': fromJSON() got text that is not JSON at column 1");
+    json deep = {{"text", std::string(100, '[') + std::string(100, ']')}};
+    auto value = evaluate("fromJSON(text)", deep);
+    ASSERT_FALSE(value.ok());
+    EXPECT_EQ(value.error().log_text,
+              "expression 'fromJSON(text)': fromJSON() input nested deeper than 64 at column 1");
+}
+
+TEST(Expression, Default_TakesTheFirstNonNull) {
+    EXPECT_EQ(eval_ok("default(null, event.missing, 'third', 'fourth')"), json("third"));
+    EXPECT_EQ(eval_ok("default(null)"), json(nullptr));
+    EXPECT_EQ(eval_ok("default(false, 'x')"), json(false));  // false is not null
+    EXPECT_EQ(eval_error("default()"),
+              "expression 'default()': default() takes at least 1 argument, got 0 at column 1");
+}
+
+TEST(Expression, Now_ReadsTheGivenClock) {
+    hookflow::FixedClock clock(1767225600);  // 2026-01-01T00:00:00Z
+    auto value = evaluate("now()", json::object(), clock);
+    ASSERT_TRUE(value.ok());
+    EXPECT_EQ(*value, json("2026-01-01T00:00:00Z"));
+    auto rendered = render(json("at ${{ formatTime(now(), '%H:%M on %d/%m/%Y') }}"),
+                           json::object(),
+                           clock);
+    ASSERT_TRUE(rendered.ok());
+    EXPECT_EQ(*rendered, json("at 00:00 on 01/01/2026"));
+    EXPECT_EQ(eval_error("now(1)"),
+              "expression 'now(1)': now() takes 0 arguments, got 1 at column 1");
+}
+
+TEST(Expression, FormatTime_AcceptsUnixSecondsAndRfc3339) {
+    EXPECT_EQ(eval_ok("formatTime(1700000000, '%Y-%m-%d %H:%M:%S')"), json("2023-11-14 22:13:20"));
+    EXPECT_EQ(eval_ok("formatTime(1700000000.9, '%S')"), json("20"));
+    EXPECT_EQ(eval_ok("formatTime('2026-03-01T10:00:00+02:00', '%H:%M')"), json("08:00"));
+    EXPECT_EQ(eval_ok("formatTime('2026-03-01T10:00:00.123Z', '%B %e')"), json("March  1"));
+    EXPECT_EQ(eval_ok("formatTime(null, '%Y')"), json(nullptr));
+    EXPECT_EQ(eval_error("formatTime('yesterday', '%Y')"),
+              "expression 'formatTime('yesterday', '%Y')': formatTime() needs unix seconds or an "
+              "RFC 3339 time such as 2026-01-31T09:30:00Z at column 1");
+    EXPECT_EQ(eval_error("formatTime(true, '%Y')"),
+              "expression 'formatTime(true, '%Y')': formatTime() needs a number of unix seconds "
+              "or an RFC 3339 string, got boolean at column 1");
+    EXPECT_EQ(eval_error("formatTime(1e300, '%Y')"),
+              "expression 'formatTime(1e300, '%Y')': unexpected 'e300' at column 13");
+    EXPECT_EQ(eval_error("formatTime(99999999999999, '%Y')"),
+              "expression 'formatTime(99999999999999, '%Y')': formatTime() time out of range at "
+              "column 1");
+}
+
+TEST(Expression, WrongArgumentTypes_NameFunctionAndExpectedType) {
+    EXPECT_EQ(eval_error("lower(1)"),
+              "expression 'lower(1)': lower() needs a string, got number at column 1");
+    EXPECT_EQ(eval_error("upper(true)"),
+              "expression 'upper(true)': upper() needs a string, got boolean at column 1");
+    EXPECT_EQ(eval_error("length(1)"),
+              "expression 'length(1)': length() needs a string, array or object, got number at "
+              "column 1");
+    EXPECT_EQ(eval_error("contains(1, 'a')"),
+              "expression 'contains(1, 'a')': contains() needs a string or an array, got number "
+              "at column 1");
+    EXPECT_EQ(eval_error("startsWith('a', 1)"),
+              "expression 'startsWith('a', 1)': startsWith() needs a string as second argument, "
+              "got number at column 1");
+}
+
+TEST(Expression, UnicodeLength_CountsCodePoints) {
+    EXPECT_EQ(eval_ok("length('日本語')"), json(3));
+    EXPECT_EQ(eval_ok("length('🌍🌍')"), json(2));
+    EXPECT_EQ(eval_ok("lower('ÉCOLE')"), json("École"));  // ASCII letters only
+    EXPECT_EQ(eval_ok("length(trim(' ü '))"), json(1));
+}
+
+TEST(Expression, HugeStringResult_IsAnErrorNotACrash) {
+    json ctx = {{"s", std::string(600 * 1024, 'x')}};
+    auto doubled = evaluate("s + s", ctx);
+    ASSERT_FALSE(doubled.ok());
+    EXPECT_EQ(doubled.error().log_text,
+              "expression 's + s': result longer than 1048576 bytes at column 3");
+    auto joined = evaluate("join(split(s, ''), ',')", json{{"s", std::string(5000, 'y')}});
+    ASSERT_TRUE(joined.ok());
+    EXPECT_EQ(joined->get<std::string>().size(), 9999u);
+    auto rendered = render(json("${{ s }}${{ s }}"), ctx);
+    ASSERT_FALSE(rendered.ok());
+    EXPECT_EQ(rendered.error().log_text,
+              "template '${{ s }}${{ s }}': result longer than 1048576 bytes");
+}
+
+TEST(Expression, VeryLongAndDeepInput_IsBounded) {
+    std::string calls;
+    for (int i = 0; i < 100; ++i) {
+        calls += "lower(";
+    }
+    calls += "'x'" + std::string(100, ')');
+    EXPECT_NE(eval_error(calls).find("nesting deeper than 64"), std::string::npos);
+    std::string brackets;
+    for (int i = 0; i < 70; ++i) {
+        brackets += "a[";
+    }
+    brackets += "0" + std::string(70, ']');
+    EXPECT_NE(eval_error(brackets).find("nesting deeper than 64"), std::string::npos);
+    auto huge = check_expression(std::string(1 << 20, 'a'));
+    ASSERT_FALSE(huge.ok());
+    EXPECT_NE(huge.error().log_text.find("longer than 4096 characters"), std::string::npos);
+}
+
+TEST(Expression, ComparisonRule_AcrossTypes) {
+    // `==`/`!=` across types: never equal, never an error.
+    EXPECT_EQ(eval_ok("'a' == null"), json(false));
+    EXPECT_EQ(eval_ok("0 == false"), json(false));
+    EXPECT_EQ(eval_ok("'' != null"), json(true));
+    // Ordering across types or on non-number non-string values: an error.
+    EXPECT_EQ(eval_error("null < 1"),
+              "expression 'null < 1': cannot compare null and number with '<' at column 6");
+    EXPECT_EQ(eval_error("'a' >= null"),
+              "expression ''a' >= null': cannot compare string and null with '>=' at column 5");
+}
+
 }  // namespace

@@ -101,6 +101,39 @@ TEST(TwilioVerify, NoPublicUrl_Rejected) {
     EXPECT_EQ(verify_reason(*verifier, headers, kBody, kNow), "no public url configured");
 }
 
+TEST(TwilioVerify, NoPublicUrlForwardedUrl_VerifiesAgainstIt) {
+    auto verifier = make(source_for("twilio", {"t"}));
+    auto signer = make(twilio_source({"t"}));
+    auto headers = signer->sign(kBody, kNow);
+    ASSERT_TRUE(headers.ok());
+    Delivery delivery{*headers, kBody, "/hooks/sms", kNow, kPublicUrl, ""};
+    EXPECT_EQ(reason_of(verifier->verify(delivery)), "accepted");
+    Delivery elsewhere{*headers, kBody, "/hooks/sms", kNow, "https://other.example.com/hooks/sms"};
+    EXPECT_EQ(reason_of(verifier->verify(elsewhere)), "no signature matched");
+}
+
+TEST(TwilioVerify, PublicUrlConfigured_ForwardedUrlIgnored) {
+    auto verifier = make(twilio_source({"t"}));
+    auto headers = verifier->sign(kBody, kNow);
+    ASSERT_TRUE(headers.ok());
+    Delivery delivery{*headers, kBody, "/hooks/sms", kNow, "https://evil.example.com/x", ""};
+    EXPECT_EQ(reason_of(verifier->verify(delivery)), "accepted");
+}
+
+TEST(TwilioVerify, NoPublicUrlUntrustedPeer_RejectedWithForwardedReason) {
+    auto verifier = make(source_for("twilio", {"t"}));
+    Headers headers{{"X-Twilio-Signature", "AAAA"}};
+    Delivery delivery{headers,
+                      kBody,
+                      "/hooks/sms",
+                      kNow,
+                      "",
+                      "no public url configured and peer is not a "
+                      "trusted proxy"};
+    EXPECT_EQ(reason_of(verifier->verify(delivery)),
+              "no public url configured and peer is not a trusted proxy");
+}
+
 TEST(TwilioVerify, Identify_TokenOrHashAndConfiguredType) {
     auto source = twilio_source({"t"});
     auto verifier = make(source);
