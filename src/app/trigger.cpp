@@ -54,6 +54,8 @@ Result<connectors::HttpResponse> post(connectors::HttpRequest request) {
             if (error) {
                 answer = make_error(Errc::internal, "the request failed unexpectedly");
             }
+            // The client keeps the connection for reuse; nothing more is sent on it.
+            io.stop();
         });
     io.run();
     if (!answer) {

@@ -60,6 +60,7 @@ class HttpConnector final : public ConnectorBase {
             make_request(upper(string_field(with, "method", "GET")), absolute ? "" : url);
         if (absolute) {
             request.url = url;
+            request = with_transport(std::move(request));  // the proxy depends on the host
         }
         auto headers = with.value("headers", nlohmann::json::object());
         for (const auto& [name, value] : headers.items()) {

@@ -18,6 +18,7 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 
 #include <hookflow/common/clock.hpp>
@@ -112,6 +113,11 @@ Result<std::shared_ptr<asio::ssl::context>> make_tls_context(const std::string& 
                           "server.tls.cert: cannot load " + cert + ": " + ec.message());
     }
     if (ctx->use_private_key_file(key, asio::ssl::context::pem, ec); ec) {
+        if (ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == X509_R_KEY_VALUES_MISMATCH) {
+            return make_error(
+                Errc::invalid_config,
+                "server.tls: the key " + key + " does not match the certificate " + cert);
+        }
         return make_error(Errc::invalid_config,
                           "server.tls.key: cannot load " + key + ": " + ec.message());
     }

@@ -211,9 +211,9 @@ body:
         self.assertEqual(request["headers"]["content-type"], "application/x-www-form-urlencoded")
         self.assertTrue(request["headers"]["idempotency-key"].endswith("-tag"))
         self.assertEqual(request["body"],
-                         b"metadata[tier]=gold&metadata[note]=a%20b%26c"
-                         b"&expand[0]=default_source"
-                         b"&expand[1]=invoice_settings.default_payment_method")
+                         b"expand[0]=default_source"
+                         b"&expand[1]=invoice_settings.default_payment_method"
+                         b"&metadata[note]=a%20b%26c&metadata[tier]=gold")
 
     def test_sendgrid_dynamic_template_exact_json(self):
         mock = start_mock(self)
