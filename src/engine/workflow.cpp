@@ -172,6 +172,7 @@ class WorkflowParser {
                 workflow_.description = *text;
             }
         }
+        collect_step_ids(root["steps"]);
         parse_trigger(root);
         parse_env(root);
         parse_steps(root);
@@ -181,6 +182,19 @@ class WorkflowParser {
         }
         if (root["concurrency"]) {
             parse_concurrency(root["concurrency"]);
+        }
+    }
+
+    // Every step id, before any expression is checked, so a reference to a later step can be
+    // told apart from one to no step at all.
+    void collect_step_ids(const YAML::Node& steps) {
+        if (!steps || !steps.IsSequence()) {
+            return;
+        }
+        for (const auto& step : steps) {
+            if (step.IsMap() && step["id"] && step["id"].IsScalar()) {
+                all_steps_.insert(step["id"].Scalar());
+            }
         }
     }
 
@@ -355,11 +369,6 @@ class WorkflowParser {
         if (!steps.IsSequence() || steps.size() == 0) {
             error(steps.Mark(), "'steps' must be a non-empty list");
             return;
-        }
-        for (const auto& step : steps) {
-            if (step.IsMap() && step["id"] && step["id"].IsScalar()) {
-                all_steps_.insert(step["id"].Scalar());
-            }
         }
         std::map<std::string, int> earlier;  // step id -> line
         for (std::size_t i = 0; i < steps.size(); ++i) {

@@ -173,6 +173,7 @@ std::string client_address(std::string_view peer,
     return current;
 }
 
+// Limitation: only X-Forwarded-*; a proxy that sends just RFC 7239 `Forwarded` is not understood.
 Result<std::string> forwarded_url(std::string_view peer,
                                   const ForwardedHeaders& headers,
                                   std::string_view path,

@@ -79,9 +79,9 @@ steps:
         self.assertEqual(run["status"], "succeeded", server.output()[-3000:])
         posts = self.mock.matching("/stripe/v1/customers/cus_1", "POST")
         self.assertEqual([p["body"] for p in posts], [
-            b"metadata[tag]=gold&metadata[position]=0".decode(),
-            b"metadata[tag]=late&metadata[position]=1".decode(),
-            b"metadata[tag]=eu&metadata[position]=2".decode(),
+            b"metadata[position]=0&metadata[tag]=gold",
+            b"metadata[position]=1&metadata[tag]=late",
+            b"metadata[position]=2&metadata[tag]=eu",
         ])
         keys = [p["headers"].get("idempotency-key") for p in posts]
         self.assertEqual(len(set(keys)), 3, keys)
@@ -215,19 +215,26 @@ name: hole
 on:
   source: stripe
 steps:
-  - id: notify
-    uses: slack.post
+  - id: email
+    uses: sendgrid.send
     with:
-      channel: ${{ event.data.object.owner_channel }}
+      to: ${{ event.data.object.customer_email }}
+      from: billing@example.com
+      subject: Payment failed
       text: hello
+  - id: empty
+    uses: stripe.request
+    with:
+      path: "${{ event.data.object.blank }}"
 """, {"customer": "cus_1"})
         self.assertEqual(run["status"], "dead")
-        self.assertEqual(self.mock.matching("/slack"), [])
-        step = self.steps_of(shown)["notify"]
+        self.assertEqual(self.mock.matching("/sendgrid"), [])
+        step = self.steps_of(shown)["email"]
         self.assertEqual(step["status"], "failed")
         self.assertEqual(step["error"],
-                         "step 'notify': with.channel is required but "
-                         "'${{ event.data.object.owner_channel }}' rendered null; nothing was sent")
+                         "step 'email': with.to is required but "
+                         "'${{ event.data.object.customer_email }}' rendered null; nothing was sent")
+        self.assertNotIn("empty", self.steps_of(shown))
 
     def test_wrong_argument_type_names_step_field_and_expression(self):
         server, run, shown = self.run_one("""

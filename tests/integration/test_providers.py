@@ -578,6 +578,12 @@ class ProvidersTest(unittest.TestCase):
         self.assertEqual((answer_two.json()["duplicates"], answer_two.json()["runs"]), (0, 1))
         self.assertEqual(self.ids_and_types(server), [
             ("sg_one_1", "bounce"), ("sg_two_1", "bounce"), ("sg_two_2", "open")])
+        # Each event is stored as the bytes of its array element, not re-serialized.
+        stored = {e["delivery_id"]: server.event(e["id"])["body"].encode()
+                  for e in server.events()}
+        self.assertEqual(stored, {
+            "sg_one_1": (item % "sg_one_1").encode(), "sg_two_1": (item % "sg_two_1").encode(),
+            "sg_two_2": (item.replace("bounce", "open") % "sg_two_2").encode()})
         runs = server.wait_run_finished(2)
         self.assertEqual([r["status"] for r in runs], ["succeeded"] * 2, runs)
         # Each run's steps see the item (an object), not the delivery's array.

@@ -121,12 +121,19 @@ class HookflowTestCommandTest(ToolCase):
         self.assertEqual(len(report["calls"]), 4)
 
     def test_without_a_mock_file_every_call_answers_200_with_an_empty_object(self):
-        report = self.run_test(EXAMPLE_WORKFLOW, INVOICE_FAILED)
+        # The customer lookup answers {}, so the e-mail's required `to` renders null: the
+        # step fails before anything is sent and the run is dead.
+        report = self.run_test(EXAMPLE_WORKFLOW, INVOICE_FAILED, expect=1)
         steps = steps_by_id(report)
-        self.assertEqual(report["status"], "succeeded")
+        self.assertEqual(report["status"], "dead")
         self.assertEqual(steps["customer"]["output"], {})
         self.assertEqual(steps["customer"]["with"]["path"], "/v1/customers/cus_QXg1o8vcGmoR32")
-        self.assertEqual(steps["notify"]["status"], "skipped")  # tier is null, not enterprise
+        self.assertEqual(steps["tier"]["with"], {"method": "GET", "path": "/contacts/"})
+        self.assertEqual(steps["email"]["status"], "failed")
+        self.assertIsNone(steps["email"]["with"])
+        self.assertIn("with.to is required", steps["email"]["error"])
+        self.assertEqual(steps["notify"]["status"], "not_reached")
+        self.assertEqual([c["step"] for c in report["calls"]], ["customer", "tier", "draft"])
 
     def test_stripe_form_body_workflow_and_text_output(self):
         code, out, err = self.hookflow("test", CHARGE_WORKFLOW, "--event", CHARGE_FAILED,
@@ -194,7 +201,8 @@ class HookflowTestCommandTest(ToolCase):
         self.assertFalse(report["triggered"])
         self.assertEqual(report["status"], "not_triggered")
         self.assertIn("does not match", report["error"])
-        event = json.load(open(INVOICE_FAILED))
+        with open(INVOICE_FAILED) as f:
+            event = json.load(f)
         event["data"]["object"]["amount_due"] = 0
         zero = self.write("zero.json", json.dumps(event))
         report = self.run_test(EXAMPLE_WORKFLOW, zero, expect=1)

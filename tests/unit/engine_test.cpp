@@ -27,6 +27,14 @@
 
 namespace {
 
+// The fake connector is named `stripe` but reads no Stripe fields: give it a type of its own
+// so the action table's required fields do not apply to it.
+hookflow::engine::RunSettings fake_settings() {
+    hookflow::engine::RunSettings settings;
+    settings.connector_types["stripe"] = "fake";
+    return settings;
+}
+
 namespace asio = boost::asio;
 using hookflow::Result;
 using hookflow::connectors::StepCall;
@@ -353,6 +361,7 @@ class EngineFixture : public ::testing::Test {
     // Runs the engine until `runs` runs finished, or 5 seconds passed.
     std::vector<Finished> run_engine(std::size_t runs) {
         hookflow::engine::Engine engine(io_.get_executor(), store_, registry_, config_, clock_);
+        engine.configure(fake_settings());
         engine.start();
         auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
         while (store_.finished().size() < runs && std::chrono::steady_clock::now() < deadline) {
@@ -538,7 +547,8 @@ TEST_F(EngineFixture, UnknownConnectorOrRenderError_IsDeadWithoutCall) {
     EXPECT_EQ(by_run["run_6"].status, "dead");
     EXPECT_EQ(by_run["run_6"].last_error, "unknown connector 'crm'");
     EXPECT_EQ(by_run["run_7"].status, "dead");
-    EXPECT_EQ(by_run["run_7"].last_error, "expression '1 / 0': division by zero at column 3");
+    EXPECT_EQ(by_run["run_7"].last_error,
+              "step 'a': with.x: expression '1 / 0': division by zero at column 3");
     EXPECT_TRUE(connector_->calls.empty());
 }
 
@@ -809,6 +819,7 @@ TEST_F(EngineFixture, LostLease_StopsAfterCurrentStepWithoutOutcome) {
     store_.add_run(make_run("run_lost", 1));
 
     hookflow::engine::Engine engine(io_.get_executor(), store_, registry_, config_, clock_);
+    engine.configure(fake_settings());
     engine.start();
     ASSERT_TRUE(run_until([&] { return !store_.renewals().empty(); }));
     ASSERT_TRUE(run_until([&] { return engine.in_flight() == 0; }));
@@ -829,6 +840,7 @@ TEST_F(EngineFixture, ReleaseAll_GivesInFlightRunsBackWithoutOutcome) {
     store_.add_run(make_run("run_rel", 1));
 
     hookflow::engine::Engine engine(io_.get_executor(), store_, registry_, config_, clock_);
+    engine.configure(fake_settings());
     engine.start();
     ASSERT_TRUE(run_until([&] { return connector_->calls.size() == 1; }));
     std::atomic<int> released{-1};
@@ -847,6 +859,7 @@ TEST_F(EngineFixture, ReleaseAll_GivesInFlightRunsBackWithoutOutcome) {
 
 TEST_F(EngineFixture, ReleaseAllWithNothingInFlight_DoneAtOnce) {
     hookflow::engine::Engine engine(io_.get_executor(), store_, registry_, config_, clock_);
+    engine.configure(fake_settings());
     int released = -1;
     engine.release_all([&](int count) { released = count; });
     EXPECT_EQ(released, 0);
@@ -857,6 +870,7 @@ TEST_F(EngineFixture, StepWriteFails_RunLeftToItsLease) {
     store_.add_run(make_run("run_io", 1));
 
     hookflow::engine::Engine engine(io_.get_executor(), store_, registry_, config_, clock_);
+    engine.configure(fake_settings());
     engine.start();
     ASSERT_TRUE(run_until([&] { return store_.queued() == 0; }));
     ASSERT_TRUE(run_until([&] { return engine.in_flight() == 0; }));

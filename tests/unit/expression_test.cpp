@@ -325,8 +325,7 @@ TEST(Expression, SplitPastTheItemBound_IsAnError) {
     ASSERT_FALSE(value.ok());
     EXPECT_EQ(value.error().log_text,
               "expression 'split(text, ',')': split() gives more than 10000 items at column 1");
-    EXPECT_EQ(evaluate("length(split(text, ','))", json{{"text", std::string(9999, ',')}})
-                  .value(),
+    EXPECT_EQ(evaluate("length(split(text, ','))", json{{"text", std::string(9999, ',')}}).value(),
               json(10000));
 }
 
@@ -371,9 +370,8 @@ TEST(Expression, Now_ReadsTheGivenClock) {
     auto value = evaluate("now()", json::object(), clock);
     ASSERT_TRUE(value.ok());
     EXPECT_EQ(*value, json("2026-01-01T00:00:00Z"));
-    auto rendered = render(json("at ${{ formatTime(now(), '%H:%M on %d/%m/%Y') }}"),
-                           json::object(),
-                           clock);
+    auto rendered =
+        render(json("at ${{ formatTime(now(), '%H:%M on %d/%m/%Y') }}"), json::object(), clock);
     ASSERT_TRUE(rendered.ok());
     EXPECT_EQ(*rendered, json("at 00:00 on 01/01/2026"));
     EXPECT_EQ(eval_error("now(1)"),

@@ -141,7 +141,8 @@ TEST(Cursor, RoundTrip_UrlSafeAndOpaque) {
 TEST(Cursor, Garbage_BadRequest) {
     using hookflow::admin::decode_cursor;
     using hookflow::admin::encode_cursor;
-    for (std::string bad : {"", "!!!", "abc", "ZXZfMQ", std::string(300, 'A')}) {
+    for (const std::string& bad :
+         std::vector<std::string>{"", "!!!", "abc", "ZXZfMQ", std::string(300, 'A')}) {
         auto decoded = decode_cursor(bad);
         ASSERT_FALSE(decoded.ok()) << bad;
         EXPECT_EQ(decoded.error().code, Errc::bad_request);

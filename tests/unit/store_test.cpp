@@ -842,8 +842,11 @@ TEST(SqliteStore, FindEvents_FiltersBySourceTypeAndTimeRange) {
     FixedClock clock(kStart);
     auto store = open_store(dir.db(), clock);
     ASSERT_NE(store, nullptr);
+    // Ids (the listing order) follow the store's clock, so each event is stored a second later.
     ASSERT_TRUE(enqueue(*store, event_at("stripe", "e1", "invoice.paid", 1000), {}));
+    clock.set_unix(kStart + 1);
     ASSERT_TRUE(enqueue(*store, event_at("stripe", "e2", "invoice.payment_failed", 2000), {}));
+    clock.set_unix(kStart + 2);
     ASSERT_TRUE(enqueue(*store, event_at("github", "e3", "push", 3000), {}));
 
     auto by_source = store->find_events(EventFilter{"stripe", "", {}, {}}, PageRequest{"", 10});

@@ -18,8 +18,23 @@ namespace {
 namespace fs = std::filesystem;
 using hookflow::engine::LoadError;
 
+// The fixtures folder: beside this source file, or found walking up from the working
+// directory (the build tree sits inside the checkout; __FILE__ may be relative under ccache).
 fs::path fixtures() {
-    return fs::path(__FILE__).parent_path().parent_path() / "fixtures" / "workflows" / "invalid";
+    const auto relative = fs::path("tests") / "fixtures" / "workflows" / "invalid";
+    auto beside = fs::absolute(__FILE__).parent_path().parent_path().parent_path() / relative;
+    if (fs::is_directory(beside)) {
+        return beside;
+    }
+    for (auto dir = fs::current_path(); !dir.empty(); dir = dir.parent_path()) {
+        if (fs::is_directory(dir / relative)) {
+            return dir / relative;
+        }
+        if (dir == dir.parent_path()) {
+            break;
+        }
+    }
+    return beside;
 }
 
 std::string read(const fs::path& path) {
@@ -48,9 +63,10 @@ std::vector<std::string> check(const std::string& text, const std::string& file)
         };
         auto type_of = [&](const std::string& name) { return known(name) ? name : ""; };
         const auto& workflow = *parsed.workflow;
-        for (auto more : {hookflow::engine::check_references(workflow, {"stripe"}, has_action, known),
-                          hookflow::engine::check_actions(workflow, type_of),
-                          hookflow::engine::check_secrets(workflow, {"STRIPE_KEY", "CRM_TOKEN"})}) {
+        for (auto more :
+             {hookflow::engine::check_references(workflow, {"stripe"}, has_action, known),
+              hookflow::engine::check_actions(workflow, type_of),
+              hookflow::engine::check_secrets(workflow, {"STRIPE_KEY", "CRM_TOKEN"})}) {
             errors.insert(errors.end(), more.begin(), more.end());
         }
     }
@@ -95,8 +111,8 @@ TEST(Validation, EveryInvalidFixture_GivesItsExpectedErrors) {
 }
 
 TEST(Validation, ExampleWorkflows_HaveNoErrors) {
-    auto examples = fixtures().parent_path().parent_path().parent_path().parent_path() /
-                    "workflows";
+    auto examples =
+        fixtures().parent_path().parent_path().parent_path().parent_path() / "workflows";
     for (const auto& entry : fs::directory_iterator(examples)) {
         if (entry.path().extension() == ".yaml") {
             EXPECT_EQ(check(read(entry.path()), entry.path().filename().string()),

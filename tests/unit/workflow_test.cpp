@@ -190,9 +190,10 @@ TEST(Workflow, ForwardStepReference_Reported) {
         "  - id: a\n    uses: http.request\n    with:\n      url: ${{ steps.b.output.url }}\n"
         "  - id: b\n    uses: http.request\n    if: ${{ steps['b'].status == 'x' }}\n"));
     EXPECT_EQ(errors,
-              (std::vector<std::string>{
-                  "wf.yaml:8:12: step 'a': with.url: 'steps.b' is not an earlier step",
-                  "wf.yaml:11:9: step 'b': if: 'steps.b' is not an earlier step"}));
+              (std::vector<std::string>{"wf.yaml:8:12: step 'a': with.url: 'steps.b' is a later "
+                                        "step; only earlier steps can be read",
+                                        "wf.yaml:11:9: step 'b': if: 'steps.b' is a later step; "
+                                        "only earlier steps can be read"}));
 }
 
 TEST(Workflow, SeveralErrors_AllReported) {
@@ -267,9 +268,9 @@ TEST(Workflow, CheckReferences_ReportsUnknownNames) {
     }
     EXPECT_EQ(texts,
               (std::vector<std::string>{
-                  "r.yaml:5:1: unknown source 'stripe'",
-                  "r.yaml:9:1: step 'customer': connector 'stripe' has no action 'request'",
-                  "r.yaml:20:1: step 'notify': unknown connector 'slack'"}));
+                  "r.yaml:5:11: unknown source 'stripe'",
+                  "r.yaml:10:11: step 'customer': connector 'stripe' has no action 'request'",
+                  "r.yaml:21:11: step 'notify': unknown connector 'slack'"}));
 }
 
 TEST(Workflow, RepositoryExamples_LoadWithoutErrors) {
