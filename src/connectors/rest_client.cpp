@@ -37,8 +37,6 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
-// How often idle connections are checked for expiry while any are pooled.
-constexpr std::chrono::milliseconds kSweepInterval{1000};
 // A waiter re-checks the pool at least this often (a wake-up lost between threads costs this).
 constexpr std::chrono::milliseconds kWaitSlice{100};
 
@@ -202,18 +200,16 @@ struct Attempt {
     std::string stale_reason;
 };
 
-struct RestClient::Impl : std::enable_shared_from_this<RestClient::Impl> {
-    explicit Impl(asio::any_io_executor ex) : executor(std::move(ex)), sweep_timer(executor) {}
+struct RestClient::Impl {
+    explicit Impl(asio::any_io_executor ex) : executor(std::move(ex)) {}
 
     asio::any_io_executor executor;
     std::atomic<std::size_t> opened{0};
 
-    std::mutex mutex;  // guards contexts, pools and sweeping
+    std::mutex mutex;  // guards contexts and pools
     // Declared before `pools` so that pooled streams go first on destruction.
     std::map<std::string, std::shared_ptr<ssl::context>> contexts;
     std::map<std::string, HostPool> pools;
-    asio::steady_timer sweep_timer;
-    bool sweeping = false;
 
     Result<std::shared_ptr<ssl::context>> tls_context(const std::string& ca_file);
     asio::awaitable<Slot> acquire(const std::string& key,
@@ -231,7 +227,6 @@ struct RestClient::Impl : std::enable_shared_from_this<RestClient::Impl> {
                                      std::unique_ptr<Connection> conn,
                                      std::chrono::steady_clock::time_point deadline);
     void wake_one(HostPool& pool);
-    void schedule_sweep();
     void sweep();
     asio::awaitable<Result<std::unique_ptr<Connection>>> connect(const Url& url,
                                                                  const HttpRequest& request);
@@ -270,6 +265,7 @@ Result<std::shared_ptr<ssl::context>> RestClient::Impl::tls_context(const std::s
 
 std::optional<Slot> RestClient::Impl::try_take(const std::string& key,
                                                std::size_t max_connections) {
+    sweep();
     std::lock_guard lock(mutex);
     auto& pool = pools[key];
     auto now = std::chrono::steady_clock::now();
@@ -337,27 +333,15 @@ void RestClient::Impl::put_idle(const std::string& key,
     auto& pool = pools[key];
     pool.idle.push_back(std::move(conn));
     wake_one(pool);
-    if (!sweeping) {
-        schedule_sweep();
-    }
-}
-
-void RestClient::Impl::schedule_sweep() {
-    sweeping = true;
-    sweep_timer.expires_after(kSweepInterval);
-    sweep_timer.async_wait([weak = weak_from_this()](error_code ec) {
-        if (auto self = weak.lock(); self && !ec) {
-            self->sweep();
-        }
-    });
 }
 
 // Closes idle connections past their idle time, so that servers do not see them linger.
+// Limitation: this runs when the client is next used, not on a timer: a timer would keep a
+// one-shot command's io_context running until the last connection expired.
 void RestClient::Impl::sweep() {
     std::vector<std::unique_ptr<Connection>> expired;  // closed after the lock is released
     std::lock_guard lock(mutex);
     auto now = std::chrono::steady_clock::now();
-    bool any_left = false;
     for (auto& [key, pool] : pools) {
         auto keep = std::stable_partition(
             pool.idle.begin(), pool.idle.end(), [&](const auto& c) { return now < c->idle_until; });
@@ -367,11 +351,6 @@ void RestClient::Impl::sweep() {
             wake_one(pool);
         }
         pool.idle.erase(keep, pool.idle.end());
-        any_left = any_left || !pool.idle.empty();
-    }
-    sweeping = false;
-    if (any_left) {
-        schedule_sweep();
     }
 }
 

@@ -811,6 +811,8 @@ std::optional<StepFailure> render_env(const RunContext& run,
 
 // Renders the workflow's `outputs:` over the full context and stores them, redacted, as the
 // row of the reserved step id `outputs`.
+// Limitation: outputs live in a step row, not a column of the run, so the store's run
+// listings do not show them; `runs show` does, as the step `outputs`.
 asio::awaitable<std::optional<StepFailure>> save_outputs(RunContext& run,
                                                          const Workflow& workflow,
                                                          const json& context) {
@@ -864,6 +866,8 @@ std::optional<json> recorded_entry(const Step& step, const store::StepRow* row) 
 }
 
 // A step with `continue_on_error` that failed: recorded as failed, and the run goes on.
+// Limitation: such a step is not retried, even after a retryable failure (a 503); its one
+// failed try stands for the whole run.
 void continue_after(const RunContext& run,
                     const Step& step,
                     const StepFailure& failure,

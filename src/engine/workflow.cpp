@@ -770,6 +770,8 @@ void check_step_fields(const Workflow& workflow,
 
 }  // namespace
 
+// Limitation: the checks below need a parsed workflow, so a file with syntax or structure
+// errors shows those first and its names and fields only once they are fixed.
 std::vector<LoadError> check_actions(
     const Workflow& workflow, const std::function<std::string(const std::string&)>& type_of) {
     std::vector<LoadError> errors;
