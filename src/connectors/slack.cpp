@@ -17,12 +17,13 @@ class SlackConnector final : public ConnectorBase {
     }
 
     boost::asio::awaitable<StepResult> run(const StepCall& call) override {
-        if (field_missing(call.with, "text") && field_missing(call.with, "blocks")) {
-            co_return fail(required_message("text"));
-        }
+        bool no_text = field_missing(call.with, "text") && field_missing(call.with, "blocks");
         // An incoming-webhook URL (in `with` or the block) replaces token and channel.
         auto webhook = string_field(call.with, "webhook_url", setting("webhook_url"));
         if (!webhook.empty()) {
+            if (no_text) {
+                co_return fail(required_message("text"));
+            }
             StepResult result;
             auto response = co_await send(build_webhook(call.with, webhook), result);
             if (response) {
@@ -36,6 +37,9 @@ class SlackConnector final : public ConnectorBase {
         }
         if (field_missing(call.with, "channel")) {
             co_return fail(required_message("channel"));
+        }
+        if (no_text) {
+            co_return fail(required_message("text"));
         }
         StepResult result;
         auto response = co_await send(build(call.with, token.value), result);
