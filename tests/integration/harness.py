@@ -398,6 +398,11 @@ class Hookflow:
         with open(self.config_path, "w") as f:
             f.write(to_yaml(self.config) + "\n")
         self.env = dict(os.environ)
+        # A proxy set on the machine running the tests must not carry the loopback mocks'
+        # traffic; tests that want a proxy pass it in `env`.
+        for key in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy",
+                    "no_proxy", "ALL_PROXY", "all_proxy"):
+            self.env.pop(key, None)
         for key, value in (env or {}).items():
             if value is None:
                 self.env.pop(key, None)
