@@ -297,8 +297,10 @@ class RunWatch {
 
     void check() {
         auto run = store_.get_run(run_id_);
+        // Final in the store, and the run's coroutine done with it.
         const bool final =
-            run && (run->status == "succeeded" || run->status == "dead" || run->status == "stale");
+            run && engine_.in_flight() == 0 &&
+            (run->status == "succeeded" || run->status == "dead" || run->status == "stale");
         timed_out_ = !final && std::chrono::steady_clock::now() > deadline_;
         if (final || timed_out_) {
             engine_.stop();
@@ -381,6 +383,8 @@ RunReport execute(const OfflineRun& in, store::Store& store, SkippingClock& cloc
     report.run = store.get_run(run_id);
     report.steps = store.steps_for_run(run_id);
     report.calls = in.book->calls();
+    // Store callbacks still on their way post into `io`: let them land before it goes away.
+    store.close();
     return report;
 }
 
