@@ -357,7 +357,8 @@ StepFailure store_failure(const Error& error) {
 void log_step(const store::ClaimedRun& claimed,
               const Step& step,
               const store::StepRow& row,
-              int http_status) {
+              int http_status,
+              std::int64_t rate_limit_wait_ms = 0) {
     auto line =
         run_fields(claimed) + " " +
         logf::fields(
@@ -365,6 +366,10 @@ void log_step(const store::ClaimedRun& claimed,
         " " + logf::field(logf::kHttpStatus, http_status) + " " +
         logf::field(logf::kAttempt, row.attempt) + " " +
         logf::field(logf::kElapsedMs, row.finished_at_ms - row.started_at_ms);
+    if (rate_limit_wait_ms > 0) {
+        // The wait for the connector's rate budget is part of elapsed_ms; say how much.
+        line += " " + logf::field("rate_limit_wait_ms", rate_limit_wait_ms);
+    }
     metrics::record_step(step.uses,
                          row.status,
                          http_status,
@@ -502,7 +507,7 @@ void fill_row(const RunContext& run,
     row.output_json = dump(run.redactor().json(result.output));
     row.error = result.ok ? "" : (result.error.empty() ? "step failed" : result.error);
     row.error = run.redactor().text(row.error);
-    log_step(run.claimed, step, row, result.http_status);
+    log_step(run.claimed, step, row, result.http_status, result.rate_limit_wait_ms);
 }
 
 // Calls the connector and records what it did under `row.step_id`; the row is `running`
