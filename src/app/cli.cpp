@@ -78,30 +78,44 @@ int validate(const std::string& config_path, const std::vector<std::string>& pat
     return 0;
 }
 
-int sign(const std::string& config_path, const std::string& source, const std::string& file) {
+std::optional<SignedFile> sign_file(const std::string& config_path,
+                                    const std::string& source,
+                                    const std::string& file) {
     auto config = load_or_report(config_path);
     if (!config) {
-        return 1;
+        return std::nullopt;
     }
     auto found = config->sources.find(source);
     if (found == config->sources.end()) {
         std::cerr << "no source named '" << source << "' in " << config_path << "\n";
-        return 1;
+        return std::nullopt;
     }
     auto verifier = verify::make_verifier(found->second);
     if (!verifier) {
         std::cerr << verifier.error().log_text << "\n";
-        return 1;
+        return std::nullopt;
     }
     std::ifstream in(file, std::ios::binary);
+    if (!in) {
+        std::cerr << file << ": cannot read the file\n";
+        return std::nullopt;
+    }
     std::stringstream body;
     body << in.rdbuf();
     auto headers = (*verifier)->sign(body.str(), SystemClock::instance().now_unix());
     if (!headers) {
         std::cerr << "source " << source << ": " << headers.error().log_text << "\n";
+        return std::nullopt;
+    }
+    return SignedFile{std::move(*config), body.str(), std::move(*headers)};
+}
+
+int sign(const std::string& config_path, const std::string& source, const std::string& file) {
+    auto signed_file = sign_file(config_path, source, file);
+    if (!signed_file) {
         return 1;
     }
-    for (const auto& [name, value] : *headers) {
+    for (const auto& [name, value] : signed_file->headers) {
         std::cout << name << ": " << value << "\n";
     }
     return 0;

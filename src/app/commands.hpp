@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include <hookflow/common/headers.hpp>
 #include <hookflow/config/config.hpp>
 #include <hookflow/store/store.hpp>
 
@@ -25,6 +26,19 @@ int serve(const std::string& config_path);
 
 /// `hookflow validate [PATH...]`: checks the config and workflows; 0 when all is well.
 int validate(const std::string& config_path, const std::vector<std::string>& paths);
+
+/// A file's bytes signed now for a configured source, as `sign` prints and `trigger` sends.
+struct SignedFile {
+    config::Config config;
+    std::string body;
+    Headers headers;
+};
+
+/// Reads FILE and signs it for SOURCE; prints the problem to stderr and returns nullopt when
+/// the config, the source, the file or the signing key is wrong.
+std::optional<SignedFile> sign_file(const std::string& config_path,
+                                    const std::string& source,
+                                    const std::string& file);
 
 /// `hookflow sign --source NAME FILE`: prints the headers that make FILE a valid delivery.
 int sign(const std::string& config_path, const std::string& source, const std::string& file);

@@ -2,9 +2,7 @@
 // secret, posted to a running server.
 
 #include <exception>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -12,9 +10,7 @@
 
 #include "app/commands.hpp"
 #include "app/tools.hpp"
-#include <hookflow/common/clock.hpp>
 #include <hookflow/connectors/rest_client.hpp>
-#include <hookflow/verify/verifier.hpp>
 
 namespace hookflow::app {
 
@@ -70,39 +66,16 @@ int trigger(const std::string& config_path,
             const std::string& source,
             const std::string& file,
             const std::string& url) {
-    auto config = load_or_report(config_path);
-    if (!config) {
+    auto signed_file = sign_file(config_path, source, file);
+    if (!signed_file) {
         return 1;
     }
-    auto found = config->sources.find(source);
-    if (found == config->sources.end()) {
-        std::cerr << "no source named '" << source << "' in " << config_path << "\n";
-        return 1;
-    }
-    auto verifier = verify::make_verifier(found->second);
-    if (!verifier) {
-        std::cerr << verifier.error().log_text << "\n";
-        return 1;
-    }
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-        std::cerr << file << ": cannot read the file\n";
-        return 1;
-    }
-    std::stringstream body;
-    body << in.rdbuf();
-
     connectors::HttpRequest request;
     request.method = "POST";
-    request.url = url.empty() ? default_url(config->server, source) : url;
-    request.body = body.str();
+    request.url = url.empty() ? default_url(signed_file->config.server, source) : url;
+    request.body = std::move(signed_file->body);
     request.timeout = kTimeout;
-    auto headers = (*verifier)->sign(request.body, SystemClock::instance().now_unix());
-    if (!headers) {
-        std::cerr << "source " << source << ": " << headers.error().log_text << "\n";
-        return 1;
-    }
-    request.headers = std::move(*headers);
+    request.headers = std::move(signed_file->headers);
     if (!find_header(request.headers, "Content-Type")) {
         request.headers.emplace_back("Content-Type", content_type(request.body));
     }
