@@ -1,3 +1,5 @@
+#include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,11 +89,32 @@ std::pair<CLI::App*, CLI::App*> add_tool_commands(CLI::App& app, Options& o) {
     return {test, trigger};
 }
 
+/// Parses the command line; an exit code when it does not parse (or asks for help), else
+/// nullopt. Usage errors exit 1 like any failed command, except `test`'s documented 2.
+std::optional<int> parse_args(CLI::App& app, const CLI::App& test, int argc, char** argv) {
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        // Printed by CLI11 (help and version go to stdout with 0).
+        if (app.exit(e) == 0) {
+            return 0;
+        }
+        return test.parsed() ? 2 : 1;
+    }
+    // Checked here, not with require_subcommand: CLI11 would report the missing command
+    // before an unknown option, and the option is the mistake worth naming.
+    if (app.get_subcommands().empty()) {
+        std::cerr << "A subcommand is required\nRun with --help for more information.\n";
+        return 1;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     CLI::App app{"hookflow: webhook-triggered workflows"};
-    app.require_subcommand(1);
+    app.require_subcommand(0, 1);
     Options o;
     app.add_option("--config", o.config, "Config file")->capture_default_str();
 
@@ -106,7 +129,9 @@ int main(int argc, char** argv) {
     auto [test, trigger] = add_tool_commands(app, o);
     auto* db = hookflow::app::add_db_commands(app);
 
-    CLI11_PARSE(app, argc, argv);
+    if (auto code = parse_args(app, *test, argc, argv)) {
+        return *code;
+    }
 
     using namespace hookflow::app;
     if (serve->parsed()) {

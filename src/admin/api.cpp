@@ -66,7 +66,8 @@ std::vector<std::string> path_parts(std::string_view target) {
     return parts;
 }
 
-// The query parameters; Errc::bad_request for one the endpoint does not know.
+// The query parameters; Errc::bad_request for one the endpoint does not know, one without a
+// value, or one given twice.
 Result<std::map<std::string, std::string>> query_params(std::string_view target,
                                                         const std::set<std::string>& known) {
     std::map<std::string, std::string> params;
@@ -78,6 +79,12 @@ Result<std::map<std::string, std::string>> query_params(std::string_view target,
         if (!known.contains(name)) {
             return make_error(Errc::bad_request,
                               "unknown query parameter '" + name.substr(0, 40) + "'");
+        }
+        if (value.empty()) {
+            return make_error(Errc::bad_request, "query parameter '" + name + "' has no value");
+        }
+        if (params.contains(name)) {
+            return make_error(Errc::bad_request, "query parameter '" + name + "' is repeated");
         }
         params[name] = std::move(value);
     }
@@ -122,8 +129,15 @@ ordered_json page_json(const store::Page<Row>& page, ToJson to_json) {
     return {{"items", items}, {"next_cursor", next}};
 }
 
-// The bearer token of the request, or empty.
+// Two Authorization headers are refused whatever their order: which one a proxy or a
+// client library acts on differs, so neither is trusted.
+constexpr std::string_view kAmbiguousToken = "\n";
+
+// The bearer token of the request, empty when none, kAmbiguousToken when repeated.
 std::string_view bearer_of(const http::Request& request) {
+    if (request.count(beast_http::field::authorization) > 1) {
+        return kAmbiguousToken;
+    }
     auto header = request[beast_http::field::authorization];
     std::string_view value(header.data(), header.size());
     constexpr std::string_view kScheme = "bearer ";
@@ -174,7 +188,7 @@ asio::awaitable<http::Response> Api::handle(http::Exchange& exchange) {
     }
     auto token = bearer_of(exchange.request);
     // Compared in constant time: the answer's timing must not reveal how much of it matched.
-    if (token.empty() || !constant_time_equal(token, options_.token)) {
+    if (token.empty() || token == kAmbiguousToken || !constant_time_equal(token, options_.token)) {
         co_return unauthorized(exchange, !token.empty());
     }
     // Named, not a temporary inside the co_await: GCC 12 can destroy such temporaries twice.

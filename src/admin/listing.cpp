@@ -5,6 +5,7 @@
 
 #include <hookflow/admin/listing.hpp>
 #include <hookflow/common/crypto.hpp>
+#include <hookflow/common/json_limits.hpp>
 
 namespace hookflow::admin {
 
@@ -18,7 +19,8 @@ constexpr std::size_t kMaxIdLength = 128;
 Error bad_time(std::string_view text) {
     return make_error(Errc::bad_request,
                       "bad time '" + std::string(text.substr(0, 40)) +
-                          "': expected RFC 3339 (2026-12-04T18:00:00Z) or unix seconds");
+                          "': expected RFC 3339 (2026-12-04T18:00:00Z), a date (2026-12-04) or "
+                          "unix seconds");
 }
 
 bool all_digits(std::string_view text) {
@@ -121,13 +123,14 @@ bool id_char(char c) {
            c == '-';
 }
 
-// Stored JSON texts are shown as JSON values; anything unparsable as a string.
+// Stored JSON texts are shown as JSON values; anything unparsable or nested too deeply to walk
+// safely (stored before answers were depth-checked) as a string.
 ordered_json parsed(const std::string& text) {
     if (text.empty()) {
         return nullptr;
     }
-    auto value = ordered_json::parse(text, nullptr, false);
-    return value.is_discarded() ? ordered_json(text) : value;
+    auto value = parse_ordered_json_bounded(text);
+    return value ? std::move(value.value()) : ordered_json(text);
 }
 
 }  // namespace

@@ -58,13 +58,21 @@ int dead_retry(const std::string& config_path, const std::string& run_id) {
     if (!store) {
         return 1;
     }
+    if (!store->get_run(run_id)) {
+        std::cerr << "no run " << run_id << "\n";
+        return 1;
+    }
+
     auto queued = wait_for<bool>([&](auto done) { store->retry_run(run_id, std::move(done)); });
     if (!queued) {
         std::cerr << queued.error().log_text << "\n";
         return 1;
     }
     if (!*queued) {
-        std::cerr << "run " << run_id << " is not dead or failed (or does not exist)\n";
+        // Read the status after the refusal: it is the one that made retry_run say no.
+        auto run = store->get_run(run_id);
+        std::cerr << "run " << run_id << " is " << (run ? run->status : "gone")
+                  << "; only dead or failed runs can be retried\n";
         return 1;
     }
     std::cout << "run " << run_id << " queued; it resumes after its last succeeded step\n";

@@ -22,6 +22,7 @@
 #include "app/tools.hpp"
 #include "app/workflows.hpp"
 #include <hookflow/common/clock.hpp>
+#include <hookflow/common/json_limits.hpp>
 #include <hookflow/engine/engine.hpp>
 #include <hookflow/engine/expression.hpp>
 #include <hookflow/store/sqlite_store.hpp>
@@ -170,6 +171,10 @@ std::optional<Payload> read_payload(const TestOptions& options) {
         return std::nullopt;
     }
     Payload payload{*text, nullptr, options.type, "test-delivery"};
+    if (json_too_deep(*text)) {
+        std::cerr << options.event << ": the event is " << json_depth_message() << "\n";
+        return std::nullopt;
+    }
     try {
         payload.value = json::parse(*text);
     } catch (const json::parse_error& e) {
@@ -392,8 +397,8 @@ ordered_json parsed(const std::string& text) {
     if (text.empty()) {
         return nullptr;
     }
-    auto value = ordered_json::parse(text, nullptr, false);
-    return value.is_discarded() ? ordered_json(text) : value;
+    auto value = parse_ordered_json_bounded(text);
+    return value ? std::move(value.value()) : ordered_json(text);
 }
 
 // The run's rendered `outputs:`, stored as a step row of their own; null when none.

@@ -10,6 +10,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <hookflow/common/json_limits.hpp>
+
 namespace hookflow::app {
 
 using nlohmann::json;
@@ -86,6 +88,23 @@ json to_json(const YAML::Node& node) {
     return node.Tag() == "!" ? json(node.Scalar()) : typed_scalar(node.Scalar());
 }
 
+// Whether mappings and sequences in `node` nest deeper than `limit` levels; the walk stops there.
+bool nested_deeper(const YAML::Node& node, int limit) {
+    if (!node.IsMap() && !node.IsSequence()) {
+        return false;
+    }
+    if (limit <= 0) {
+        return true;
+    }
+    for (auto it = node.begin(); it != node.end(); ++it) {
+        YAML::Node child = node.IsMap() ? it->second : YAML::Node(*it);
+        if (nested_deeper(child, limit - 1)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 std::optional<MockResponse> read_response(MockReader& r, const YAML::Node& node) {
     if (!node.IsMap()) {
         r.error(node, "a mock answer must be a mapping (status, body, error, retryable)");
@@ -104,6 +123,8 @@ std::optional<MockResponse> read_response(MockReader& r, const YAML::Node& node)
             } else {
                 response.status = status.get<int>();
             }
+        } else if (key == "body" && nested_deeper(value, kMaxJsonDepth)) {
+            r.error(value, "body is " + json_depth_message());
         } else if (key == "body") {
             response.body = to_json(value);
         } else if (key == "error") {

@@ -10,6 +10,7 @@
 
 #include "app/commands.hpp"
 #include "app/tools.hpp"
+#include <hookflow/common/json_limits.hpp>
 #include <hookflow/connectors/rest_client.hpp>
 
 namespace hookflow::app {
@@ -35,8 +36,10 @@ std::string default_url(const config::ServerConfig& server, const std::string& s
 
 // JSON bodies are sent as JSON; anything else as a form, the only other body providers sign.
 std::string content_type(const std::string& body) {
-    auto parsed = nlohmann::json::parse(body, nullptr, false);
-    return parsed.is_discarded() ? "application/x-www-form-urlencoded" : "application/json";
+    // An over-deep JSON body is still JSON: send it as such and let the server refuse it.
+    bool is_json =
+        json_too_deep(body) || !nlohmann::json::parse(body, nullptr, false).is_discarded();
+    return is_json ? "application/json" : "application/x-www-form-urlencoded";
 }
 
 Result<connectors::HttpResponse> post(connectors::HttpRequest request) {
@@ -72,6 +75,11 @@ int trigger(const std::string& config_path,
     }
     connectors::HttpRequest request;
     request.method = "POST";
+    if (url.empty() && signed_file->config.server.port == 0) {
+        // Port 0 means "any free port": only the running server knows which one it got.
+        std::cerr << "server.listen has port 0; pass --url with the server's address\n";
+        return 1;
+    }
     request.url = url.empty() ? default_url(signed_file->config.server, source) : url;
     request.body = std::move(signed_file->body);
     request.timeout = kTimeout;

@@ -87,7 +87,8 @@ engine::LoadOutcome load_checked_workflows(const config::Config& config,
         return connectors.find(connector) != nullptr ? connector : "";
     };
     for (const auto& workflow : outcome.workflows) {
-        auto errors = engine::check_references(*workflow, sources, action_exists, connector_exists);
+        auto errors =
+            engine::check_references(*workflow, sources, action_exists, connector_exists, type_of);
         auto fields = engine::check_actions(*workflow, type_of);
         auto unknown = engine::check_secrets(*workflow, secrets);
         for (const auto* more : {&fields, &unknown}) {

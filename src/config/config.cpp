@@ -23,6 +23,19 @@ namespace {
 using detail::Entry;
 using detail::Reader;
 
+// Bounds on keys that size resources: past them a thread pool or a log sink would fail at
+// start-up (std::system_error) instead of validate naming the line.
+constexpr int kMaxThreads = 256;
+constexpr int kMaxWorkers = 4096;
+constexpr int kMaxLogFiles = 1000;
+
+/// An int key in [min, max]; errors naming file:line:col otherwise.
+void read_bounded(Reader& r, const Entry& e, int& out, int min, int max) {
+    if (auto value = r.integer(e.value, e.path, min, max)) {
+        out = static_cast<int>(*value);
+    }
+}
+
 constexpr std::array<std::string_view, 8> kLogLevels = {
     "trace", "debug", "info", "warn", "warning", "error", "critical", "off"};
 
@@ -151,7 +164,7 @@ void read_server(Reader& r, const YAML::Node& node, ServerConfig& out) {
         } else if (e.key == "idle_timeout_seconds") {
             r.read(e.value, e.path, out.idle_timeout_seconds, 1);
         } else if (e.key == "threads") {
-            r.read(e.value, e.path, out.threads, 0);
+            read_bounded(r, e, out.threads, 0, kMaxThreads);
         } else if (e.key == "tls") {
             read_tls(r, e, out);
         } else {
@@ -215,7 +228,7 @@ void read_retry(Reader& r, const Entry& block, EngineConfig& out) {
 void read_engine(Reader& r, const YAML::Node& node, EngineConfig& out) {
     r.mapping(node, "engine", [&](const Entry& e) {
         if (e.key == "workers") {
-            r.read(e.value, e.path, out.workers, 1);
+            read_bounded(r, e, out.workers, 1, kMaxWorkers);
         } else if (e.key == "max_attempts") {
             r.read(e.value, e.path, out.max_attempts, 1);
         } else if (e.key == "lease_seconds") {
@@ -301,7 +314,7 @@ void read_log(Reader& r, const YAML::Node& node, LogConfig& out) {
         } else if (e.key == "max_size") {
             read_size(r, e, out.max_size_bytes, kMinLogSize);
         } else if (e.key == "max_files") {
-            r.read(e.value, e.path, out.max_files, 0);
+            read_bounded(r, e, out.max_files, 0, kMaxLogFiles);
         } else {
             return false;
         }

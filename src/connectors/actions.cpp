@@ -14,8 +14,8 @@ const std::vector<ActionSpec>& action_specs() {
          {"path"},
          {"method", "query", "body", "account", "paginate", "max_items", "max_pages"}},
         {"crm", "request", {"path"}, {"method", "query", "json"}},
-        {"crm", "find_contact", {"email"}, {"properties"}},   // flavor: hubspot
-        {"crm", "update_contact", {"id", "properties"}, {}},  // flavor: hubspot
+        {"crm", "find_contact", {"email"}, {"properties"}, "hubspot"},
+        {"crm", "update_contact", {"id", "properties"}, {}, "hubspot"},
         {"llm",
          "chat",
          {},
@@ -49,6 +49,15 @@ const ActionSpec* find_action_spec(std::string_view type, std::string_view actio
         }
     }
     return nullptr;
+}
+
+std::string missing_action_hint(std::string_view type, std::string_view action) {
+    const auto* spec = find_action_spec(type, action);
+    if (spec == nullptr || spec->flavor.empty()) {
+        return "";
+    }
+    return " (" + std::string(action) + " needs flavor: " + std::string(spec->flavor) +
+           " on the connector)";
 }
 
 }  // namespace hookflow::connectors

@@ -15,11 +15,19 @@
 
 #include <hookflow/common/clock.hpp>
 #include <hookflow/common/headers.hpp>
+#include <hookflow/common/json_limits.hpp>
 #include <hookflow/common/log.hpp>
 
 namespace hookflow::connectors {
 
 namespace {
+
+// Whether an answer body is JSON (as connectors read it) nested too deeply to parse safely.
+bool too_deep_answer(std::string_view body) {
+    auto first = body.find_first_not_of(" \t\r\n");
+    return first != std::string_view::npos && (body[first] == '[' || body[first] == '{') &&
+           json_too_deep(body);
+}
 
 bool has_control(std::string_view text) {
     for (char c : text) {
@@ -340,9 +348,24 @@ boost::asio::awaitable<std::optional<HttpResponse>> ConnectorBase::send(HttpRequ
                                 {logf::kHttpStatus, std::to_string(response->status)}}));
     if (response->status >= 300 && response->status < 400 && response->status != 304) {
         auto followed = co_await handle_redirects(request, *response, result);
-        co_return followed;
+        co_return refuse_too_deep(std::move(followed), result);
     }
-    co_return std::move(response.value());
+    co_return refuse_too_deep(std::move(response.value()), result);
+}
+
+std::optional<HttpResponse> ConnectorBase::refuse_too_deep(std::optional<HttpResponse> response,
+                                                           StepResult& result) const {
+    if (!response || !too_deep_answer(response->body)) {
+        return response;
+    }
+    // The same answer would come again: retrying cannot help. The body is neither parsed nor
+    // stored; only its size goes into the error.
+    result.ok = false;
+    result.retryable = false;
+    result.error = name() + ": answer is " + json_depth_message() + " (" +
+                   std::to_string(response->body.size()) + " bytes, status " +
+                   std::to_string(response->status) + ")";
+    return std::nullopt;
 }
 
 boost::asio::awaitable<std::optional<HttpResponse>> ConnectorBase::handle_redirects(
@@ -446,7 +469,8 @@ std::string string_field(const nlohmann::json& with,
 }
 
 nlohmann::json parse_json(const std::string& text) {
-    return nlohmann::json::parse(text, nullptr, false);
+    auto value = parse_json_bounded(text);
+    return value ? std::move(value.value()) : nlohmann::json(nlohmann::json::value_t::discarded);
 }
 
 bool retryable_status(int status) {

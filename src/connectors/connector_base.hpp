@@ -99,6 +99,10 @@ class ConnectorBase : public Connector {
   private:
     /// Waits for the rate-limit budget; returns the milliseconds waited.
     boost::asio::awaitable<std::int64_t> wait_for_budget();
+    /// `response` unless its body is JSON nested deeper than kMaxJsonDepth; then `result` is
+    /// filled as a non-retryable failure and nullopt comes back.
+    std::optional<HttpResponse> refuse_too_deep(std::optional<HttpResponse> response,
+                                                StepResult& result) const;
     /// Follows redirects (when allowed) or turns a 3xx answer into a failed step.
     boost::asio::awaitable<std::optional<HttpResponse>> handle_redirects(HttpRequest& request,
                                                                          HttpResponse& response,
@@ -124,7 +128,8 @@ std::string string_field(const nlohmann::json& with,
                          std::string_view field,
                          std::string_view fallback = {});
 
-/// Parses JSON; a discarded value when `text` is not JSON.
+/// Parses JSON; a discarded value when `text` is not JSON or is nested deeper than
+/// kMaxJsonDepth.
 nlohmann::json parse_json(const std::string& text);
 
 /// 429 and 5xx: the provider may answer differently later.

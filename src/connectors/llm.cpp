@@ -1,4 +1,5 @@
 #include "connector_base.hpp"
+#include <hookflow/common/json_limits.hpp>
 
 namespace hookflow::connectors {
 
@@ -255,7 +256,13 @@ class LlmConnector final : public ConnectorBase {
     static void parse_answer(StepResult& result) {
         auto text = result.output["text"].is_string() ? result.output["text"].get<std::string>()
                                                       : std::string();
-        auto value = parse_json(strip_fence(text));
+        auto answer = strip_fence(text);
+        if (json_too_deep(answer)) {
+            result.ok = false;
+            result.error = "llm: json was requested but the answer is " + json_depth_message();
+            return;
+        }
+        auto value = parse_json(answer);
         if (value.is_discarded()) {
             result.ok = false;
             result.error = "llm: json was requested but the answer is not JSON: " + excerpt(text);

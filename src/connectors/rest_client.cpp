@@ -39,6 +39,8 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 // A waiter re-checks the pool at least this often (a wake-up lost between threads costs this).
 constexpr std::chrono::milliseconds kWaitSlice{100};
+// Interim `1xx` answers skipped before the final one; more means a broken or hostile server.
+constexpr int kMaxInterimAnswers = 8;
 
 struct Url {
     bool tls = false;
@@ -143,9 +145,22 @@ struct Connection {
 /// What one request/response exchange on a connection gave.
 struct Exchange {
     error_code ec;
+    std::string protocol_error;  // an answer that parsed but cannot be used; closes the connection
     bool got_response_bytes = false;
     http::response<http::string_body> response;
 };
+
+/// Why an interim answer ends the exchange: 101 (hookflow never asks to switch protocols) or
+/// one interim answer too many; empty when it is skipped.
+std::string interim_problem(unsigned status, int seen) {
+    if (status == 101) {
+        return "answered 101 Switching Protocols to a plain request";
+    }
+    if (seen >= kMaxInterimAnswers) {
+        return "sent more than " + std::to_string(kMaxInterimAnswers) + " interim 1xx answers";
+    }
+    return {};
+}
 
 template <class Stream>
 asio::awaitable<Exchange> exchange(Stream& stream,
@@ -163,19 +178,31 @@ asio::awaitable<Exchange> exchange(Stream& stream,
         co_return out;
     }
 
-    // Read the response, bounded in size.
+    // Read the answer, bounded in size, skipping interim 1xx answers (100 Continue, 103 Early
+    // Hints): taking one as final would leave the real answer unread on the connection.
     // Limitation: bodies are held in memory whole (up to max_response_bytes); nothing streams.
-    http::response_parser<http::string_body> parser;
-    parser.header_limit(kHeaderLimit);
-    parser.body_limit(max_bytes);
-    conn.lowest().expires_at(deadline);
-    auto [read_ec, read] = co_await http::async_read(stream, conn.buffer, parser, kTuple);
-    out.got_response_bytes = read > 0 || parser.got_some() || conn.buffer.size() > 0;
-    out.ec = read_ec;
-    if (!read_ec) {
-        out.response = parser.release();
+    for (int interim = 0;; ++interim) {
+        http::response_parser<http::string_body> parser;
+        parser.header_limit(kHeaderLimit);
+        parser.body_limit(max_bytes);
+        conn.lowest().expires_at(deadline);
+        auto [read_ec, read] = co_await http::async_read(stream, conn.buffer, parser, kTuple);
+        out.got_response_bytes =
+            out.got_response_bytes || read > 0 || parser.got_some() || conn.buffer.size() > 0;
+        out.ec = read_ec;
+        if (read_ec) {
+            co_return out;
+        }
+        auto status = parser.get().result_int();
+        if (status >= 200 || status < 100) {
+            out.response = parser.release();
+            co_return out;
+        }
+        out.protocol_error = interim_problem(status, interim);
+        if (!out.protocol_error.empty()) {
+            co_return out;
+        }
     }
-    co_return out;
 }
 
 }  // namespace
@@ -617,16 +644,20 @@ asio::awaitable<Attempt> RestClient::Impl::attempt(const std::string& key,
     } else {
         ex = co_await exchange(*conn->plain, *conn, req, deadline, request.max_response_bytes);
     }
-    if (ex.ec) {
+    if (ex.ec || !ex.protocol_error.empty()) {
         // A connection that failed is closed, never pooled.
         conn.reset();
         release(key);
-        out.stale = stale_connection(ex);
-        out.stale_reason = describe(ex.ec);
-        out.response = exchange_error(ex.ec, url, request);
+        out.stale = ex.protocol_error.empty() && stale_connection(ex);
+        out.stale_reason = ex.ec ? describe(ex.ec) : ex.protocol_error;
+        out.response =
+            ex.ec ? exchange_error(ex.ec, url, request)
+                  : make_error(Errc::network, url.host + ":" + url.port + " " + ex.protocol_error);
         co_return out;
     }
-    if (ex.response.keep_alive()) {
+    // Bytes past the answer would be read as the next request's answer: pool only a clean
+    // connection.
+    if (ex.response.keep_alive() && conn->buffer.size() == 0) {
         put_idle(key, std::move(conn), request.idle_timeout);
     } else {
         conn.reset();

@@ -24,6 +24,7 @@
 #include <hookflow/common/form.hpp>
 #include <hookflow/common/headers.hpp>
 #include <hookflow/common/ids.hpp>
+#include <hookflow/common/json_limits.hpp>
 #include <hookflow/common/log.hpp>
 #include <hookflow/common/metrics.hpp>
 #include <hookflow/connectors/actions.hpp>
@@ -41,9 +42,10 @@ namespace {
 
 constexpr double kJitter = 0.2;
 
+// Stored texts may predate the depth check on answers: an over-deep one reads as null.
 json parse_or_null(const std::string& text) {
-    auto value = json::parse(text, nullptr, false);
-    return value.is_discarded() ? json(nullptr) : value;
+    auto value = parse_json_bounded(text);
+    return value ? std::move(value.value()) : json(nullptr);
 }
 
 std::string dump(const json& value) {
@@ -144,9 +146,8 @@ std::vector<store::NewRun> WorkflowSet::match(const std::string& source,
 }
 
 nlohmann::json event_context(const store::EventRow& event) {
-    auto parsed = json::parse(event.body, nullptr, false);
-    if (!parsed.is_discarded()) {
-        return parsed;
+    if (auto parsed = parse_json_bounded(event.body)) {
+        return std::move(parsed.value());
     }
     auto headers = parse_or_null(event.headers_json);
     for (const auto& pair : headers.is_array() ? headers : json::array()) {
@@ -620,8 +621,10 @@ Result<connectors::Connector*> step_connector(const RunContext& run, const Step&
         return make_error(Errc::connector, "unknown connector '" + step.connector + "'");
     }
     if (!connector->has_action(step.action)) {
-        return make_error(Errc::connector,
-                          "connector '" + step.connector + "' has no action '" + step.action + "'");
+        return make_error(
+            Errc::connector,
+            "connector '" + step.connector + "' has no action '" + step.action + "'" +
+                connectors::missing_action_hint(connector_type(run, step.connector), step.action));
     }
     return connector;
 }

@@ -26,7 +26,7 @@ inline constexpr std::size_t kMaxStringBytes = 1024 * 1024;
 inline constexpr std::size_t kMaxListItems = 10000;
 
 /// The deepest JSON nesting fromJSON() accepts.
-inline constexpr int kMaxJsonDepth = 64;
+inline constexpr int kMaxFromJsonDepth = 64;
 
 /// A function expressions may call, and how many arguments it takes.
 struct FunctionSpec {

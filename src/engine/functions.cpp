@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "expression_internal.hpp"
+#include <hookflow/common/json_limits.hpp>
 
 namespace hookflow::engine::detail {
 
@@ -282,27 +283,6 @@ Result<json> format(const std::vector<json>& args, std::size_t col) {
     return json(std::move(out));
 }
 
-// The deepest nesting of `[` and `{` outside strings, so fromJSON can refuse before parsing.
-int json_depth(const std::string& text) {
-    int depth = 0;
-    int deepest = 0;
-    bool quoted = false;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        char c = text[i];
-        if (quoted) {
-            i += c == '\\' ? 1 : 0;
-            quoted = c != '"';
-        } else if (c == '"') {
-            quoted = true;
-        } else if (c == '[' || c == '{') {
-            deepest = std::max(deepest, ++depth);
-        } else if (c == ']' || c == '}') {
-            --depth;
-        }
-    }
-    return deepest;
-}
-
 Result<json> from_json(const json& a, std::size_t col) {
     if (a.is_null()) {
         return json(nullptr);
@@ -311,8 +291,9 @@ Result<json> from_json(const json& a, std::size_t col) {
         return wrong_type("fromJSON", "a string", a, col);
     }
     const auto& text = a.get_ref<const std::string&>();
-    if (json_depth(text) > kMaxJsonDepth) {
-        return fail("fromJSON() input nested deeper than " + std::to_string(kMaxJsonDepth), col);
+    if (json_too_deep(text, kMaxFromJsonDepth)) {
+        return fail("fromJSON() input nested deeper than " + std::to_string(kMaxFromJsonDepth),
+                    col);
     }
     auto parsed = json::parse(text, nullptr, false);
     if (parsed.is_discarded()) {

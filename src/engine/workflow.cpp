@@ -707,7 +707,8 @@ std::vector<LoadError> check_references(
     const std::vector<std::string>& sources,
     const std::function<bool(const std::string& connector, const std::string& action)>&
         action_exists,
-    const std::function<bool(const std::string& connector)>& connector_exists) {
+    const std::function<bool(const std::string& connector)>& connector_exists,
+    const std::function<std::string(const std::string& connector)>& type_of) {
     std::vector<LoadError> errors;
     if (std::find(sources.begin(), sources.end(), workflow.on.source) == sources.end()) {
         auto at = workflow.on.source_at;
@@ -729,7 +730,10 @@ std::vector<LoadError> check_references(
                 {workflow.file,
                  line,
                  col,
-                 label + "connector '" + step.connector + "' has no action '" + step.action + "'"});
+                 label + "connector '" + step.connector + "' has no action '" + step.action + "'" +
+                     (type_of
+                          ? connectors::missing_action_hint(type_of(step.connector), step.action)
+                          : "")});
         }
     }
     return errors;

@@ -1,5 +1,7 @@
+#include <algorithm>
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
@@ -7,6 +9,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -41,6 +44,11 @@ constexpr std::size_t kHeaderLimit = 16 * 1024;
 // sees the answer instead of a reset; bounded so a sender cannot hold the connection.
 constexpr auto kLingerTime = std::chrono::seconds(2);
 constexpr std::size_t kLingerBytes = 16 * 1024 * 1024;
+// Accept errors (EMFILE above all) repeat at once while they last: wait between tries, and
+// log one line per interval with the count of the ones held back.
+constexpr auto kAcceptBackoffMin = std::chrono::milliseconds(50);
+constexpr auto kAcceptBackoffMax = std::chrono::milliseconds(1000);
+constexpr auto kAcceptLogInterval = std::chrono::seconds(5);
 
 using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
@@ -96,6 +104,67 @@ void log_access(const Access& a) {
                 logf::field(logf::kElapsedMs, SystemClock::instance().now_ms() - a.started_ms),
                 logf::field("client", a.client),
                 logf::field(logf::kRequest, a.request_id.empty() ? "-" : a.request_id));
+}
+
+/// Logs accept failures at most once per kAcceptLogInterval, counting the ones held back.
+class AcceptFailureLog {
+  public:
+    void note(const boost::system::error_code& ec) {
+        auto now = std::chrono::steady_clock::now();
+        if (logged_ && now - last_ < kAcceptLogInterval) {
+            ++suppressed_;
+            return;
+        }
+        spdlog::warn("accept failed {} {}",
+                     logf::field(logf::kErr, ec.message()),
+                     logf::field("suppressed", static_cast<long long>(suppressed_)));
+        logged_ = true;
+        last_ = now;
+        suppressed_ = 0;
+    }
+
+  private:
+    bool logged_ = false;
+    std::chrono::steady_clock::time_point last_{};
+    std::size_t suppressed_ = 0;
+};
+
+/// Why the request's framing is refused before its body is read (RFC 9112 6.3), or "".
+// Beast treats a Transfer-Encoding whose last coding is not chunked as no body at all, so the
+// body would be read as the next request: only a single `chunked` is accepted.
+std::string_view framing_problem(const Request& request) {
+    auto [it, end] = request.equal_range(beast_http::field::transfer_encoding);
+    if (it == end) {
+        return {};
+    }
+    if (std::next(it) != end) {
+        return "unsupported transfer encoding";
+    }
+    if (request.count(beast_http::field::content_length) != 0) {
+        return "both content-length and transfer-encoding";
+    }
+    auto value = it->value();
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value.remove_prefix(1);
+    }
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) {
+        value.remove_suffix(1);
+    }
+    return beast::iequals(value, "chunked") ? std::string_view{}
+                                            : std::string_view("unsupported transfer encoding");
+}
+
+/// The number of fields in a request: more after the body than before it means trailers.
+std::size_t field_count(const Request& request) {
+    return static_cast<std::size_t>(std::distance(request.begin(), request.end()));
+}
+
+/// Whether a read error means the bytes were not HTTP (answered 400), not a gone client.
+bool is_malformed(const boost::system::error_code& ec) {
+    return ec != beast_http::error::end_of_stream && ec != beast_http::error::partial_message &&
+           ec != beast::error::timeout && ec != asio::error::connection_reset &&
+           ec != asio::error::eof && ec != asio::error::operation_aborted &&
+           ec != asio::ssl::error::stream_truncated;
 }
 
 /// A TLS context for the listener from PEM files; TLS 1.2 and later only.
@@ -173,15 +242,22 @@ struct Server::Impl : std::enable_shared_from_this<Server::Impl> {
 
 asio::awaitable<void> Server::Impl::accept_loop() {
     auto self = shared_from_this();
+    AcceptFailureLog failures;
+    asio::steady_timer backoff_timer(executor);
+    auto backoff = kAcceptBackoffMin;
     while (!stopping) {
         auto [ec, socket] = co_await acceptor.async_accept(kTuple);
         if (ec) {
             if (stopping || ec == asio::error::operation_aborted) {
                 break;
             }
-            spdlog::warn("accept failed {}", logf::field(logf::kErr, ec.message()));
+            failures.note(ec);
+            backoff_timer.expires_after(backoff);
+            co_await backoff_timer.async_wait(kTuple);
+            backoff = std::min(backoff * 2, kAcceptBackoffMax);
             continue;
         }
+        backoff = kAcceptBackoffMin;
         auto strand = asio::make_strand(executor);
         asio::co_spawn(strand, run_session(std::move(socket)), asio::detached);
     }
@@ -303,14 +379,18 @@ asio::awaitable<bool> Server::Impl::serve_one(Stream& stream,
         co_return false;
     }
     if (ec) {
-        if (ec != beast_http::error::end_of_stream && ec != beast::error::timeout &&
-            ec != asio::error::connection_reset && ec != asio::error::eof &&
-            ec != asio::ssl::error::stream_truncated) {
+        if (is_malformed(ec)) {
             co_await refuse(stream, make_error(Errc::bad_request, "malformed request"), 11, access);
         }
         co_return false;
     }
     unsigned version = parser.get().version();
+    if (auto problem = framing_problem(parser.get()); !problem.empty()) {
+        co_await refuse(
+            stream, make_error(Errc::bad_request, std::string(problem)), version, access);
+        co_return false;
+    }
+    auto header_fields = field_count(parser.get());
 
     // Tell a client that waits for it (curl with large bodies) to send the body.
     if (beast::iequals(parser.get()[beast_http::field::expect], "100-continue")) {
@@ -327,6 +407,16 @@ asio::awaitable<bool> Server::Impl::serve_one(Stream& stream,
         co_return false;
     }
     if (ec) {
+        if (is_malformed(ec)) {
+            co_await refuse(
+                stream, make_error(Errc::bad_request, "malformed request"), version, access);
+        }
+        co_return false;
+    }
+    // Webhook providers send no trailers; merged into the header they would bypass its limit.
+    if (field_count(parser.get()) != header_fields) {
+        co_await refuse(
+            stream, make_error(Errc::bad_request, "trailers are not accepted"), version, access);
         co_return false;
     }
 

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <hookflow/common/json_limits.hpp>
 #include <hookflow/common/log.hpp>
 #include <hookflow/common/metrics.hpp>
 #include <hookflow/engine/expression.hpp>
@@ -56,10 +57,6 @@ std::string source_name(const http::Request& request) {
     return source_name(std::string_view(request.target().data(), request.target().size()));
 }
 
-// Past this depth a body is refused before parsing: deep nesting would exhaust the stack
-// of every later recursive walk (copy, dump, expression paths).
-constexpr int kMaxBodyDepth = 256;
-
 bool is_form(const Headers& headers) {
     auto type = find_header(headers, "Content-Type");
     return type && type->starts_with("application/x-www-form-urlencoded");
@@ -69,27 +66,6 @@ bool is_form(const Headers& headers) {
 bool takes_forms(std::string_view provider) {
     return provider == "twilio" || provider == "github" || provider == "slack" ||
            provider == "hmac" || provider == "none";
-}
-
-bool too_deep(std::string_view body) {
-    int depth = 0;
-    bool in_string = false;
-    for (std::size_t i = 0; i < body.size(); ++i) {
-        char c = body[i];
-        if (in_string) {
-            i += (c == '\\') ? 1 : 0;
-            in_string = c != '"';
-        } else if (c == '"') {
-            in_string = true;
-        } else if (c == '{' || c == '[') {
-            if (++depth > kMaxBodyDepth) {
-                return true;
-            }
-        } else if (c == '}' || c == ']') {
-            --depth;
-        }
-    }
-    return false;
 }
 
 // The bytes of each element of a JSON array that already parsed, in order, so that each event
@@ -135,9 +111,9 @@ std::vector<std::string_view> array_elements(std::string_view array) {
 Result<json> github_form(const json& form) {
     if (form.contains("payload") && form["payload"].is_string()) {
         const auto& text = form["payload"].get_ref<const std::string&>();
-        auto payload = json::parse(text, nullptr, false);
-        if (!too_deep(text) && payload.is_object()) {
-            return payload;
+        auto payload = parse_json_bounded(text);
+        if (payload && payload->is_object()) {
+            return std::move(payload.value());
         }
     }
     return make_error(Errc::bad_request, "form body has no JSON object in 'payload'");
@@ -151,7 +127,7 @@ Result<json> parse_body(const Source& source, const Headers& headers, std::strin
         auto form = form_to_json(body);
         return provider == "github" ? github_form(form) : Result<json>(std::move(form));
     }
-    if (too_deep(body)) {
+    if (json_too_deep(body)) {
         return make_error(Errc::bad_request, "body is nested too deeply");
     }
     auto parsed = json::parse(body, nullptr, false);

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "schemes.hpp"
+#include <hookflow/common/json_limits.hpp>
 
 namespace hookflow::verify {
 
@@ -24,7 +25,8 @@ std::optional<std::string> action_of(const nlohmann::json& body) {
     if (!payload) {
         return std::nullopt;
     }
-    return body_string(nlohmann::json::parse(*payload, nullptr, false), "action");
+    auto value = parse_json_bounded(*payload);
+    return value ? body_string(*value, "action") : std::nullopt;
 }
 
 /// GitHub: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`; the legacy SHA-1

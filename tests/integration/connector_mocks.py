@@ -233,6 +233,68 @@ class RawServer:
         self._sock.close()
 
 
+class KeepAliveRawServer:
+    """A TCP server on 127.0.0.1:0 that keeps each connection open and reads requests on it one
+    after another (head, then a Content-Length body); for each it calls
+    `handler(socket, head, n)`, `n` counting requests across all connections from 0. Records
+    the heads in `heads` and counts accepted connections in `connections`."""
+
+    def __init__(self, handler):
+        self.handler = handler
+        self.heads = []
+        self.connections = 0
+        self._lock = threading.Lock()
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self.port = self._sock.getsockname()[1]
+        self.base = "http://127.0.0.1:%d" % self.port
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self._sock.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client):
+        pending = b""
+        try:
+            for _ in range(100):  # bounded: no test sends this many requests on one connection
+                while b"\r\n\r\n" not in pending:
+                    chunk = client.recv(4096)
+                    if not chunk:
+                        return
+                    pending += chunk
+                head, pending = pending.split(b"\r\n\r\n", 1)
+                length = 0
+                for line in head.split(b"\r\n")[1:]:
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value.strip())
+                while len(pending) < length:
+                    chunk = client.recv(4096)
+                    if not chunk:
+                        return
+                    pending += chunk
+                pending = pending[length:]
+                with self._lock:
+                    n = len(self.heads)
+                    self.heads.append(head)
+                self.handler(client, head, n)
+        except OSError:
+            pass
+        finally:
+            client.close()
+
+    def close(self):
+        self._sock.close()
+
+
 def reset(sock):
     """Closes `sock` with an RST instead of a FIN."""
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -379,10 +379,11 @@ class Hookflow:
 
     `workflows` is a list of workflow files copied into the temp workflows dir; `config`
     is deep-merged over the default config; `env` is added to (or, for None values,
-    removed from) the process environment.
+    removed from) the process environment. `preexec`, when given, runs in the child before
+    hookflow starts (e.g. to lower a resource limit).
     """
 
-    def __init__(self, mock=None, workflows=(), config=None, env=None):
+    def __init__(self, mock=None, workflows=(), config=None, env=None, preexec=None):
         if not HOOKFLOW_BIN or not os.access(HOOKFLOW_BIN, os.X_OK):
             raise RuntimeError("HOOKFLOW_BIN is not an executable: %r" % HOOKFLOW_BIN)
         self.dir = tempfile.mkdtemp(prefix="hookflow-it-")
@@ -408,6 +409,7 @@ class Hookflow:
                 self.env.pop(key, None)
             else:
                 self.env[key] = value
+        self.preexec = preexec
         self.proc = None
         self.port = None
         self._lines = []
@@ -426,6 +428,7 @@ class Hookflow:
             stderr=subprocess.PIPE,
             cwd=self.dir,
             env=self.env,
+            preexec_fn=getattr(self, "preexec", None),  # subclasses may skip __init__
         )
         self._readers = [
             threading.Thread(target=self._collect, args=(self.proc.stdout, ""), daemon=True),

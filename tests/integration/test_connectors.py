@@ -10,6 +10,7 @@ import unittest
 
 from connector_mocks import (
     ConnectProxy,
+    KeepAliveRawServer,
     RawServer,
     TlsMock,
     count_connections,
@@ -365,6 +366,103 @@ class FaultTest(ConnectorTest):
         self.assertEqual(error, "stripe: answer 302 redirects to https://elsewhere.example/v1; "
                                 "redirects are not followed (set follow_redirects: true on the "
                                 "connector, or fix its base_url)")
+
+
+class DeepAnswerTest(ConnectorTest):
+    def test_answer_100000_deep_fails_the_step_once_and_server_stays_up(self):
+        # Regression: parsing this answer overflowed the stack; `serve` crashed on every claim.
+        mock = start_mock(self)
+        deep = b"[" * 100000 + b"]" * 100000
+        mock.route("GET", "/deep", 200, {"Content-Type": "application/json"}, deep)
+        server = self.start(step("call", "http.request", "url: %s/deep" % mock.base),
+                            {"engine": {"max_attempts": 3}}, mock=mock)
+        shown = self.run_once(server)
+        self.assertEqual(shown["status"], "dead", json.dumps(shown)[:2000])
+        self.assertEqual(shown["attempt"], 1)
+        self.assertEqual(self.steps_of(shown)["call"]["error"],
+                         "http: answer is nested deeper than 256 levels (200000 bytes, status 200)")
+        self.assertEqual(len(mock.matching("/deep")), 1)
+        self.assertEqual(server.request("GET", "/healthz").status, 200)
+        code, out, err = server.cli("runs", "show", shown["id"], "--json")
+        self.assertEqual(code, 0, err)
+        self.assertNotIn("[[[[", out)
+
+    def test_answer_300_deep_with_continue_on_error_lets_the_run_go_on(self):
+        mock = start_mock(self)
+        mock.route("GET", "/deep", 200, {"Content-Type": "application/json"},
+                   b"  " + b"{\"a\":[" * 150 + b"1" + b"]}" * 150)
+        mock.route("GET", "/after", 200, {}, {"ok": True})
+        steps = (step("call", "http.request", "url: %s/deep" % mock.base) +
+                 "    continue_on_error: true\n" +
+                 step("after", "http.request", "url: %s/after" % mock.base))
+        server = self.start(steps, mock=mock)
+        shown = self.run_once(server)
+        self.assertEqual(shown["status"], "succeeded", json.dumps(shown)[:2000])
+        self.assertIn("answer is nested deeper than 256 levels",
+                      self.steps_of(shown)["call"]["error"])
+        self.assertEqual(self.steps_of(shown)["after"]["output"]["body"], {"ok": True})
+
+    def test_answer_256_deep_is_parsed(self):
+        mock = start_mock(self)
+        mock.route("GET", "/deep", 200, {"Content-Type": "application/json"},
+                   b"[" * 256 + b"]" * 256)
+        server = self.start(step("call", "http.request", "url: %s/deep" % mock.base), mock=mock)
+        shown = self.run_once(server)
+        self.assertEqual(shown["status"], "succeeded", json.dumps(shown)[:2000])
+
+
+def json_answer(payload):
+    body = json.dumps(payload).encode()
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % len(body)) + body
+
+
+class InterimAnswerTest(ConnectorTest):
+    def two_calls(self, handler):
+        raw = KeepAliveRawServer(handler)
+        self.addCleanup(raw.close)
+        steps = (step("first", "http.request", "url: %s/first" % raw.base) +
+                 step("second", "http.request", "url: %s/second" % raw.base))
+        shown = self.run_once(self.start(steps))
+        return raw, shown
+
+    def test_several_100_continue_before_200_are_skipped(self):
+        # Regression: the first 100 was taken as the answer, and the next request on the pooled
+        # connection read a leftover 100 instead of being sent.
+        def handler(sock, head, n):
+            interim = b"HTTP/1.1 100 Continue\r\n\r\n" * 3 if n == 0 else b""
+            sock.sendall(interim + json_answer({"n": n}))
+        raw, shown = self.two_calls(handler)
+        self.assertEqual(shown["status"], "succeeded", json.dumps(shown))
+        self.assertEqual(self.steps_of(shown)["first"]["output"]["body"], {"n": 0})
+        self.assertEqual(self.steps_of(shown)["second"]["output"]["body"], {"n": 1})
+        self.assertEqual([h.split(b" ")[1] for h in raw.heads], [b"/first", b"/second"])
+        self.assertEqual(raw.connections, 1)
+
+    def test_bytes_after_the_answer_close_the_connection(self):
+        def handler(sock, head, n):
+            extra = json_answer({"n": "stale"}) if n == 0 else b""
+            sock.sendall(json_answer({"n": n}) + extra)
+        raw, shown = self.two_calls(handler)
+        self.assertEqual(shown["status"], "succeeded", json.dumps(shown))
+        self.assertEqual(self.steps_of(shown)["first"]["output"]["body"], {"n": 0})
+        self.assertEqual(self.steps_of(shown)["second"]["output"]["body"], {"n": 1})
+        self.assertEqual(raw.connections, 2)
+
+    def test_101_switching_protocols_fails_the_step(self):
+        def handler(sock, head, n):
+            sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n")
+        raw, shown = self.two_calls(handler)
+        self.assertEqual(shown["status"], "dead", json.dumps(shown))
+        self.assertIn("answered 101 Switching Protocols", self.steps_of(shown)["first"]["error"])
+
+    def test_endless_100_continue_fails_the_step(self):
+        def handler(sock, head, n):
+            sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n" * 20 + json_answer({"n": n}))
+        raw, shown = self.two_calls(handler)
+        self.assertEqual(shown["status"], "dead", json.dumps(shown))
+        self.assertIn("sent more than 8 interim 1xx answers",
+                      self.steps_of(shown)["first"]["error"])
 
 
 class RedactionTest(ConnectorTest):

@@ -67,9 +67,11 @@ class RecoveryTest(unittest.TestCase):
         run = server.wait_run_finished()[0]
         code, out, err = server.cli("dead", "retry", run["id"])
         self.assertEqual(code, 1, out + err)
-        self.assertIn("is not dead or failed", err)
+        self.assertIn(f"run {run['id']} is succeeded; only dead or failed runs can be retried",
+                      err)
         code, out, err = server.cli("dead", "retry", "run_does_not_exist")
         self.assertEqual(code, 1, out + err)
+        self.assertIn("no run run_does_not_exist", err)
 
     def test_replay_runs_every_step_again_for_a_stored_event(self):
         self.mock.route("POST", "/slack/api/chat.postMessage", 200,
@@ -125,6 +127,25 @@ class CliRefusalTest(unittest.TestCase):
         code, out, err = server.cli("validate")
         self.assertEqual(code, 1, out + err)
         self.assertRegex(err, r"hookflow\.yaml:\d+:\d+: storage\.sqlite: must name a database file")
+
+    def test_trigger_with_port_0_in_config_asks_for_url(self):
+        server = Hookflow()  # the default test config listens on 127.0.0.1:0
+        self.addCleanup(server.cleanup)
+        payload = os.path.join(server.dir, "event.json")
+        with open(payload, "wb") as f:
+            f.write(stripe_payload("invoice.payment_failed"))
+        code, out, err = server.cli("trigger", "stripe", payload)
+        self.assertEqual(code, 1, out + err)
+        self.assertIn("server.listen has port 0; pass --url with the server's address", err)
+
+    def test_events_list_with_since_yesterday_names_every_accepted_form(self):
+        server = start_hookflow(self)
+        code, out, err = server.cli("events", "list", "--since", "yesterday")
+        self.assertEqual(code, 1, out + err)
+        self.assertIn("bad time 'yesterday': expected RFC 3339 (2026-12-04T18:00:00Z), a date "
+                      "(2026-12-04) or unix seconds", err)
+        code, out, err = server.cli("events", "list", "--since", "2026-12-04")
+        self.assertEqual(code, 0, out + err)
 
 
 if __name__ == "__main__":

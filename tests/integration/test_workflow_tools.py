@@ -237,6 +237,18 @@ class HookflowTestBadInputTest(ToolCase):
         err = self.expect_bad_input(EXAMPLE_WORKFLOW, "--event", bad)
         self.assertEqual(err, "%s:3:9: the event is not valid JSON\n" % bad)
 
+    def test_event_200000_deep_is_refused_before_parsing(self):
+        # Regression: parsing this event overflowed the stack and crashed `hookflow test`.
+        deep = self.write("deep.json", "[" * 200000 + "]" * 200000)
+        err = self.expect_bad_input(EXAMPLE_WORKFLOW, "--event", deep)
+        self.assertEqual(err, "%s: the event is nested deeper than 256 levels\n" % deep)
+
+    def test_mock_body_300_deep_is_refused(self):
+        path = self.write("deep-mock.yaml",
+                          "steps:\n  customer:\n    body: %s%s\n" % ("[" * 300, "]" * 300))
+        err = self.expect_bad_input(EXAMPLE_WORKFLOW, "--event", INVOICE_FAILED, "--mock", path)
+        self.assertEqual(err, "%s:3:11: body is nested deeper than 256 levels\n" % path)
+
     def test_event_without_type(self):
         bad = self.write("untyped.json", '{"id": "evt_1"}')
         err = self.expect_bad_input(EXAMPLE_WORKFLOW, "--event", bad)

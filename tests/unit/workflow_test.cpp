@@ -273,6 +273,31 @@ TEST(Workflow, CheckReferences_ReportsUnknownNames) {
                   "r.yaml:21:11: step 'notify': unknown connector 'slack'"}));
 }
 
+TEST(Workflow, CrmFindContactWithoutHubspotFlavor_HintsAtFlavor) {
+    constexpr std::string_view kYaml = R"(name: lookup
+on:
+  source: stripe
+  events: [invoice.paid]
+steps:
+  - id: contact
+    uses: crm.find_contact
+    with:
+      email: a@example.com
+)";
+    auto outcome = parse_workflow(std::string(kYaml), "c.yaml");
+    ASSERT_NE(outcome.workflow, nullptr);
+    auto errors = check_references(
+        *outcome.workflow,
+        {"stripe"},
+        [](const std::string&, const std::string& action) { return action == "request"; },
+        [](const std::string& connector) { return connector == "crm"; },
+        [](const std::string& connector) { return connector; });
+    ASSERT_EQ(errors.size(), 1u);
+    EXPECT_EQ(errors[0].message,
+              "step 'contact': connector 'crm' has no action 'find_contact' (find_contact needs "
+              "flavor: hubspot on the connector)");
+}
+
 TEST(Workflow, RepositoryExamples_LoadWithoutErrors) {
     auto outcome =
         load_workflows(std::filesystem::path(HOOKFLOW_FIXTURES) / ".." / ".." / "workflows");

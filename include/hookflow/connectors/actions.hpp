@@ -1,5 +1,6 @@
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -12,6 +13,7 @@ struct ActionSpec {
     std::string_view action;  // after the dot in `uses:`
     std::vector<std::string_view> required;  // must be present and render to a non-empty value
     std::vector<std::string_view> optional;
+    std::string_view flavor = {};  // the `flavor:` the connector needs for it; empty for any
 };
 
 /// Every action spec, in table order.
@@ -19,5 +21,9 @@ const std::vector<ActionSpec>& action_specs();
 
 /// The spec of `type.action`, or null when the table has none.
 const ActionSpec* find_action_spec(std::string_view type, std::string_view action);
+
+/// A hint to append to "has no action" when the action needs a connector flavour, such as
+/// " (find_contact needs flavor: hubspot on the connector)"; empty when there is none.
+std::string missing_action_hint(std::string_view type, std::string_view action);
 
 }  // namespace hookflow::connectors

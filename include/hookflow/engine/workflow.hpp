@@ -113,13 +113,15 @@ struct LoadOutcome {
 LoadOutcome load_workflows(const std::filesystem::path& dir);
 
 /// Problems with what a workflow names: a source not in `sources`, a connector that
-/// `connector_exists` does not know, an action the connector lacks.
+/// `connector_exists` does not know, an action the connector lacks (with a hint when
+/// `type_of`, a connector's type from its name, is given and the action needs a flavour).
 std::vector<LoadError> check_references(
     const Workflow& workflow,
     const std::vector<std::string>& sources,
     const std::function<bool(const std::string& connector, const std::string& action)>&
         action_exists,
-    const std::function<bool(const std::string& connector)>& connector_exists);
+    const std::function<bool(const std::string& connector)>& connector_exists,
+    const std::function<std::string(const std::string& connector)>& type_of = {});
 
 /// Problems with the `with` fields of each step against its action's spec (unknown field,
 /// missing required field). `type_of` gives a connector's type from its name ("" when
