@@ -38,8 +38,9 @@ void add_list_filters(CLI::App& list, const std::string& noun, hookflow::app::Li
     if (noun == "events") {
         list.add_option("--source", l.source, "Only events of this source");
         list.add_option("--type", l.type, "Only events of this type");
-        list.add_option("--since", l.since, "Received at or after (RFC 3339 or unix seconds)");
-        list.add_option("--until", l.until, "Received before (RFC 3339 or unix seconds)");
+        list.add_option(
+            "--since", l.since, "Received at or after (RFC 3339, a date or unix seconds)");
+        list.add_option("--until", l.until, "Received before (RFC 3339, a date or unix seconds)");
     } else {
         list.add_option("--workflow", l.workflow, "Only runs of this workflow");
         list.add_option("--status", l.status, "Only runs with this status");

@@ -247,8 +247,12 @@ std::string not_triggered_reason(const engine::Workflow& workflow,
                                  const std::string& type,
                                  const json& context) {
     if (!engine::trigger_matches(workflow.on, source, type)) {
-        return "the trigger (source " + workflow.on.source + ") does not match source " + source +
-               ", event type " + type;
+        std::string events;
+        for (const auto& pattern : workflow.on.events) {
+            events += (events.empty() ? "" : ", ") + pattern;
+        }
+        return "the event (source " + source + ", type " + type + ") does not match on: (source " +
+               workflow.on.source + ", events [" + (events.empty() ? "*" : events) + "])";
     }
     auto holds = engine::evaluate(workflow.on.if_expr, context);
     if (!holds) {

@@ -45,7 +45,11 @@ INSTANTIATE_TEST_SUITE_P(Texts,
                                          DepthCase{"[\"\\\"[[[\"]", 1},
                                          DepthCase{"[\"\\\\\", [[1]]]", 3},
                                          DepthCase{"]]]][[1]]", 2},
-                                         DepthCase{"not json [ { [", 3}));
+                                         DepthCase{"not json [ { [", 3}),
+                         // Named by position: the texts hold brackets gtest cannot use.
+                         [](const testing::TestParamInfo<DepthCase>& param) {
+                             return "Case" + std::to_string(param.index);
+                         });
 
 TEST(JsonNestingDepth, DeepText_StopsPastTheLimit) {
     EXPECT_EQ(json_nesting_depth(nested(100000), 256), 257);
