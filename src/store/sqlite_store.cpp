@@ -173,9 +173,7 @@ class SqliteStore final : public Store {
             std::move(done));
     }
 
-    void purge_finished(std::int64_t cutoff_ms,
-                        int max_rows,
-                        Callback<PurgeResult> done) override {
+    void purge_finished(std::int64_t cutoff_ms, int max_rows, Callback<PurgeResult> done) override {
         submit<PurgeResult>(
             [cutoff_ms, max_rows](Connection& db) {
                 return detail::purge_batch(db, cutoff_ms, max_rows);

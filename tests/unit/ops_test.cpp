@@ -39,8 +39,10 @@ TEST(ParseSize, BadText_Refused) {
 }
 
 TEST(OpsConfig, LogRetentionKeys_Read) {
-    auto config = parse_config(
-        "log:\n  max_size: 4KB\n  max_files: 2\nstorage:\n  retention_days: 30\n", "t.yaml", no_env());
+    auto config =
+        parse_config("log:\n  max_size: 4KB\n  max_files: 2\nstorage:\n  retention_days: 30\n",
+                     "t.yaml",
+                     no_env());
     ASSERT_TRUE(config.ok()) << config.error().log_text;
     EXPECT_EQ(config->log.max_size_bytes, 4096u);
     EXPECT_EQ(config->log.max_files, 2);
@@ -57,8 +59,8 @@ TEST(OpsConfig, Defaults) {
 }
 
 TEST(OpsConfig, BadValues_ReportedWithPosition) {
-    auto config = parse_config(
-        "log:\n  max_size: 100\nstorage:\n  retention_days: -2\n", "t.yaml", no_env());
+    auto config =
+        parse_config("log:\n  max_size: 100\nstorage:\n  retention_days: -2\n", "t.yaml", no_env());
     ASSERT_FALSE(config.ok());
     EXPECT_NE(config.error().log_text.find("t.yaml:2:13: log.max_size: expected a size"),
               std::string::npos)
@@ -82,9 +84,10 @@ TEST(OpsConfig, TlsCertWithoutKey_Refused) {
 }
 
 TEST(OpsConfig, TlsMissingFile_Refused) {
-    auto config = parse_config("server:\n  tls:\n    cert: /nonexistent/c.pem\n    key: /nonexistent/k.pem\n",
-                               "t.yaml",
-                               no_env());
+    auto config =
+        parse_config("server:\n  tls:\n    cert: /nonexistent/c.pem\n    key: /nonexistent/k.pem\n",
+                     "t.yaml",
+                     no_env());
     ASSERT_FALSE(config.ok());
     EXPECT_NE(config.error().log_text.find(
                   "t.yaml:3:11: server.tls.cert: /nonexistent/c.pem does not exist"),
@@ -121,8 +124,8 @@ TEST(JsonLogFields, DigitIds_StayStrings) {
 }
 
 TEST(JsonLogFields, PhraseWithPunctuation_AndReservedKey) {
-    auto line = json::parse(json_log_fields(
-        "runs still in flight at shutdown; releasing their leases runs=3 msg=x"));
+    auto line = json::parse(
+        json_log_fields("runs still in flight at shutdown; releasing their leases runs=3 msg=x"));
     EXPECT_EQ(line["msg"], "runs still in flight at shutdown; releasing their leases");
     EXPECT_EQ(line["runs"], 3);
     EXPECT_EQ(line["field_msg"], "x");
