@@ -233,23 +233,16 @@ class RawServer:
         self._sock.close()
 
 
-class KeepAliveRawServer:
-    """A TCP server on 127.0.0.1:0 that keeps each connection open and reads requests on it one
-    after another (head, then a Content-Length body); for each it calls
-    `handler(socket, head, n)`, `n` counting requests across all connections from 0. Records
-    the heads in `heads` and counts accepted connections in `connections`."""
+class KeepAliveRawServer(RawServer):
+    """A RawServer that keeps each connection open and reads requests on it one after another
+    (head, then a Content-Length body); for each it calls `handler(socket, head, n)`, `n`
+    counting requests across all connections from 0. Records the heads in `heads` and counts
+    accepted connections in `connections`."""
 
     def __init__(self, handler):
-        self.handler = handler
-        self.heads = []
         self.connections = 0
         self._lock = threading.Lock()
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
-        self.port = self._sock.getsockname()[1]
-        self.base = "http://127.0.0.1:%d" % self.port
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().__init__(handler)
 
     def _accept(self):
         while True:
@@ -290,9 +283,6 @@ class KeepAliveRawServer:
             pass
         finally:
             client.close()
-
-    def close(self):
-        self._sock.close()
 
 
 def reset(sock):
