@@ -64,10 +64,11 @@ class GithubVerifier final : public Verifier {
     }
 
     Result<Headers> sign(std::string_view body, std::int64_t) const override {
-        if (secrets_.empty()) {
-            return make_error(Errc::invalid_config, "no secret configured");
+        auto mac = signing_mac_text(kFormat, secrets_, body);
+        if (!mac) {
+            return mac.error();
         }
-        return Headers{{std::string(kSignatureHeader), mac_text(kFormat, secrets_.front(), body)}};
+        return Headers{{std::string(kSignatureHeader), std::move(*mac)}};
     }
 
   private:

@@ -88,9 +88,6 @@ class HmacVerifier final : public Verifier {
     }
 
     Result<Headers> sign(std::string_view body, std::int64_t now_unix) const override {
-        if (secrets_.empty()) {
-            return make_error(Errc::invalid_config, "no secret configured");
-        }
         Headers headers;
         std::string text(body);
         if (!settings_.timestamp_header.empty()) {
@@ -98,7 +95,11 @@ class HmacVerifier final : public Verifier {
             text = timestamp + "." + text;
             headers.emplace_back(settings_.timestamp_header, timestamp);
         }
-        headers.emplace_back(settings_.header, mac_text(format_, secrets_.front(), text));
+        auto mac = signing_mac_text(format_, secrets_, text);
+        if (!mac) {
+            return mac.error();
+        }
+        headers.emplace_back(settings_.header, std::move(*mac));
         return headers;
     }
 

@@ -33,6 +33,15 @@ std::string mac_text(const MacFormat& format, std::string_view key, std::string_
     return format.prefix + encoded;
 }
 
+Result<std::string> signing_mac_text(const MacFormat& format,
+                                     const std::vector<std::string>& secrets,
+                                     std::string_view data) {
+    if (secrets.empty()) {
+        return make_error(Errc::invalid_config, "no secret configured");
+    }
+    return mac_text(format, secrets.front(), data);
+}
+
 bool mac_matches(const MacFormat& format,
                  const std::vector<std::string>& keys,
                  std::string_view data,

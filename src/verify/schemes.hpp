@@ -89,6 +89,12 @@ struct MacFormat {
 /// The header text of the MAC of `data` keyed with `key`: prefix, then the encoded MAC.
 std::string mac_text(const MacFormat& format, std::string_view key, std::string_view data);
 
+/// The MAC text `sign` sends: keyed with the first secret (the newest while rotating);
+/// Errc::invalid_config when no secret is configured.
+Result<std::string> signing_mac_text(const MacFormat& format,
+                                     const std::vector<std::string>& secrets,
+                                     std::string_view data);
+
 /// Whether any candidate is the MAC text of `data` under any key (hex compared without
 /// regard to case), comparing every pair in constant time.
 bool mac_matches(const MacFormat& format,

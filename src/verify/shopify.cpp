@@ -61,10 +61,11 @@ class ShopifyVerifier final : public Verifier {
     /// Signs only; the caller adds the topic and webhook id headers it wants to send.
     // Limitation: a signed delivery still needs X-Shopify-Topic added before it verifies.
     Result<Headers> sign(std::string_view body, std::int64_t) const override {
-        if (secrets_.empty()) {
-            return make_error(Errc::invalid_config, "no secret configured");
+        auto mac = signing_mac_text(kFormat, secrets_, body);
+        if (!mac) {
+            return mac.error();
         }
-        return Headers{{std::string(kSignatureHeader), mac_text(kFormat, secrets_.front(), body)}};
+        return Headers{{std::string(kSignatureHeader), std::move(*mac)}};
     }
 
   private:

@@ -79,13 +79,13 @@ class SlackVerifier final : public Verifier {
     }
 
     Result<Headers> sign(std::string_view body, std::int64_t now_unix) const override {
-        if (secrets_.empty()) {
-            return make_error(Errc::invalid_config, "no secret configured");
-        }
         auto timestamp = std::to_string(now_unix);
+        auto mac = signing_mac_text(kFormat, secrets_, signed_text(timestamp, body));
+        if (!mac) {
+            return mac.error();
+        }
         return Headers{{std::string(kTimestampHeader), timestamp},
-                       {std::string(kSignatureHeader),
-                        mac_text(kFormat, secrets_.front(), signed_text(timestamp, body))}};
+                       {std::string(kSignatureHeader), std::move(*mac)}};
     }
 
   private:
