@@ -47,6 +47,17 @@ std::optional<std::string> json_path_string(const nlohmann::json& body, std::str
 /// A rejection: Errc::unauthorized with a short fixed reason.
 Error rejection(std::string_view reason);
 
+/// The signature and timestamp header values of a scheme that signs a timestamp.
+struct SignedHeaders {
+    std::string_view signature;
+    std::string_view timestamp;
+};
+
+/// Both headers, or the rejection naming the one that is missing (the signature first).
+Result<SignedHeaders> signed_headers(const Headers& headers,
+                                     std::string_view signature_header,
+                                     std::string_view timestamp_header);
+
 /// Unix seconds written as 1 to 18 ASCII digits; nullopt for anything else.
 std::optional<std::int64_t> parse_unix_seconds(std::string_view text);
 

@@ -59,20 +59,17 @@ class SendgridVerifier final : public Verifier {
         if (keys_.empty()) {
             return rejection("no secret configured");
         }
-        auto signature = find_header(delivery.headers, kSignatureHeader);
-        auto timestamp = find_header(delivery.headers, kTimestampHeader);
-        if (!signature) {
-            return rejection("missing signature header");
+        auto found = signed_headers(delivery.headers, kSignatureHeader, kTimestampHeader);
+        if (!found) {
+            return found.error();
         }
-        if (!timestamp) {
-            return rejection("missing timestamp header");
-        }
-        auto t = parse_unix_seconds(*timestamp);
-        auto der = from_base64(*signature);
+        auto [signature, timestamp] = *found;
+        auto t = parse_unix_seconds(timestamp);
+        auto der = from_base64(signature);
         if (!t || !der) {
             return rejection("malformed signature header");
         }
-        std::string text(*timestamp);
+        std::string text(timestamp);
         text += delivery.body;
         bool matched = false;
         for (const auto& key : keys_) {

@@ -51,19 +51,16 @@ class SlackVerifier final : public Verifier {
         if (secrets_.empty()) {
             return rejection("no secret configured");
         }
-        auto signature = find_header(delivery.headers, kSignatureHeader);
-        auto timestamp = find_header(delivery.headers, kTimestampHeader);
-        if (!signature) {
-            return rejection("missing signature header");
+        auto found = signed_headers(delivery.headers, kSignatureHeader, kTimestampHeader);
+        if (!found) {
+            return found.error();
         }
-        if (!timestamp) {
-            return rejection("missing timestamp header");
-        }
-        auto t = parse_unix_seconds(*timestamp);
-        if (!t || !to_lower(*signature).starts_with(kFormat.prefix)) {
+        auto [signature, timestamp] = *found;
+        auto t = parse_unix_seconds(timestamp);
+        if (!t || !to_lower(signature).starts_with(kFormat.prefix)) {
             return rejection("malformed signature header");
         }
-        if (!mac_matches(kFormat, secrets_, signed_text(*timestamp, delivery.body), {*signature})) {
+        if (!mac_matches(kFormat, secrets_, signed_text(timestamp, delivery.body), {signature})) {
             return rejection("no signature matched");
         }
         if (!within_tolerance(*t, delivery.received_unix, tolerance_seconds_)) {

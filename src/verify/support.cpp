@@ -28,6 +28,20 @@ Error rejection(std::string_view reason) {
     return make_error(Errc::unauthorized, std::string(reason));
 }
 
+Result<SignedHeaders> signed_headers(const Headers& headers,
+                                     std::string_view signature_header,
+                                     std::string_view timestamp_header) {
+    auto signature = find_header(headers, signature_header);
+    if (!signature) {
+        return rejection("missing signature header");
+    }
+    auto timestamp = find_header(headers, timestamp_header);
+    if (!timestamp) {
+        return rejection("missing timestamp header");
+    }
+    return SignedHeaders{*signature, *timestamp};
+}
+
 std::optional<std::int64_t> parse_unix_seconds(std::string_view text) {
     if (text.empty() || text.size() > kMaxTimestampDigits) {
         return std::nullopt;
