@@ -76,8 +76,15 @@ void print_event_table(const std::vector<store::EventRow>& rows) {
 
 }  // namespace
 
-int events_list(const std::string& config_path, const ListOptions& options, bool as_json) {
-    auto filter = admin::event_filter(options.source, options.type, options.since, options.until);
+namespace {
+
+// What both list commands do: check the filter, open the store, query one page, print it.
+template <typename Filter, typename Find, typename Print>
+int list_page(const std::string& config_path,
+              const ListOptions& options,
+              const Result<Filter>& filter,
+              Find find,
+              Print print) {
     if (!filter) {
         std::cerr << filter.error().log_text << "\n";
         return 1;
@@ -87,18 +94,33 @@ int events_list(const std::string& config_path, const ListOptions& options, bool
     if (!store) {
         return 1;
     }
-    auto found = store->find_events(*filter, *page);
+    auto found = find(*store, *filter, *page);
     if (!found) {
         std::cerr << found.error().log_text << "\n";
         return 1;
     }
-    if (as_json) {
-        print_json(to_json_array(found->items, admin::event_json));
-    } else {
-        print_event_table(found->items);
-    }
+    print(found->items);
     print_more(*found);
     return 0;
+}
+
+}  // namespace
+
+int events_list(const std::string& config_path, const ListOptions& options, bool as_json) {
+    return list_page(
+        config_path,
+        options,
+        admin::event_filter(options.source, options.type, options.since, options.until),
+        [](store::Store& store, const auto& filter, const auto& page) {
+            return store.find_events(filter, page);
+        },
+        [as_json](const auto& items) {
+            if (as_json) {
+                print_json(to_json_array(items, admin::event_json));
+            } else {
+                print_event_table(items);
+            }
+        });
 }
 
 int events_show(const std::string& config_path, const std::string& id, bool as_json) {
@@ -151,24 +173,14 @@ int print_runs(const std::vector<store::RunRow>& rows, bool as_json) {
 }
 
 int runs_list(const std::string& config_path, const ListOptions& options, bool as_json) {
-    auto filter = admin::run_filter(options.workflow, options.status, options.event);
-    if (!filter) {
-        std::cerr << filter.error().log_text << "\n";
-        return 1;
-    }
-    auto page = page_of(options);
-    auto store = page ? open_store(config_path) : nullptr;
-    if (!store) {
-        return 1;
-    }
-    auto found = store->find_runs(*filter, *page);
-    if (!found) {
-        std::cerr << found.error().log_text << "\n";
-        return 1;
-    }
-    print_runs(found->items, as_json);
-    print_more(*found);
-    return 0;
+    return list_page(
+        config_path,
+        options,
+        admin::run_filter(options.workflow, options.status, options.event),
+        [](store::Store& store, const auto& filter, const auto& page) {
+            return store.find_runs(filter, page);
+        },
+        [as_json](const auto& items) { print_runs(items, as_json); });
 }
 
 int runs_show(const std::string& config_path, const std::string& id, bool as_json) {
