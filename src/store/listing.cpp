@@ -57,21 +57,7 @@ Result<std::vector<EventRow>> select_events_page(Connection& db,
     bind_optional(query, 3, filter.since_ms);
     bind_optional(query, 4, filter.until_ms);
     query.bind(5, page.before_id).bind(6, fetch_count(page));
-    std::vector<EventRow> rows;
-    while (query.row()) {
-        rows.push_back(EventRow{query.text(0),
-                                query.text(1),
-                                query.text(2),
-                                query.text(3),
-                                query.text(4),
-                                query.int64(5),
-                                query.text(6),
-                                query.blob(7)});
-    }
-    if (auto ok = query.status(); !ok) {
-        return ok.error();
-    }
-    return rows;
+    return collect<EventRow>(query, read_event);
 }
 
 Result<std::vector<RunRow>> select_runs_page(Connection& db,
@@ -80,25 +66,7 @@ Result<std::vector<RunRow>> select_runs_page(Connection& db,
     auto query = db.query(kRunsPage);
     query.bind(1, filter.workflow).bind(2, filter.status).bind(3, filter.event_id);
     query.bind(4, page.before_id).bind(5, fetch_count(page));
-    std::vector<RunRow> rows;
-    while (query.row()) {
-        rows.push_back(RunRow{query.text(0),
-                              query.text(1),
-                              query.text(2),
-                              query.text(3),
-                              query.text(4),
-                              query.int32(5),
-                              query.int64(6),
-                              query.text(7),
-                              query.int64(8),
-                              query.text(9),
-                              query.int64(10),
-                              query.int64(11)});
-    }
-    if (auto ok = query.status(); !ok) {
-        return ok.error();
-    }
-    return rows;
+    return collect<RunRow>(query, read_run);
 }
 
 Result<std::vector<std::pair<std::string, std::int64_t>>> select_run_counts(Connection& db) {

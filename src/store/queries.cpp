@@ -7,32 +7,6 @@
 
 namespace hookflow::store::detail {
 
-namespace {
-
-template <class Row, class Read>
-Result<std::vector<Row>> collect(Query& query, Read read) {
-    std::vector<Row> rows;
-    while (query.row()) {
-        rows.push_back(read(query));
-    }
-    if (auto status = query.status(); !status) {
-        return status.error();
-    }
-    return rows;
-}
-
-template <class Row, class Read>
-Result<std::optional<Row>> first(Query& query, Read read) {
-    std::optional<Row> row;
-    if (query.row()) {
-        row = read(query);
-    }
-    if (auto status = query.status(); !status) {
-        return status.error();
-    }
-    return row;
-}
-
 EventRow read_event(const Query& q) {
     return EventRow{
         q.text(0), q.text(1), q.text(2), q.text(3), q.text(4), q.int64(5), q.text(6), q.blob(7)};
@@ -51,6 +25,20 @@ RunRow read_run(const Query& q) {
                   q.text(9),
                   q.int64(10),
                   q.int64(11)};
+}
+
+namespace {
+
+template <class Row, class Read>
+Result<std::optional<Row>> first(Query& query, Read read) {
+    std::optional<Row> row;
+    if (query.row()) {
+        row = read(query);
+    }
+    if (auto status = query.status(); !status) {
+        return status.error();
+    }
+    return row;
 }
 
 StepRow read_step(const Query& q) {

@@ -11,6 +11,25 @@
 
 namespace hookflow::store::detail {
 
+/// Every row of a query, each read by `read`; the query's error if stepping failed.
+template <class Row, class Read>
+Result<std::vector<Row>> collect(Query& query, Read read) {
+    std::vector<Row> rows;
+    while (query.row()) {
+        rows.push_back(read(query));
+    }
+    if (auto status = query.status(); !status) {
+        return status.error();
+    }
+    return rows;
+}
+
+/// An event row from a query selecting the events columns in table order.
+EventRow read_event(const Query& q);
+
+/// A run row from a query selecting the runs columns in table order.
+RunRow read_run(const Query& q);
+
 // Writes: each runs inside the writer's batch transaction, on the writer connection.
 
 /// Inserts the event, the definitions and one queued run per workflow, or reports the stored
